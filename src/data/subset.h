@@ -1,0 +1,20 @@
+/*
+ * Subsets of a dataset: a copy holding chosen images, used to fit tokenizers on a sample.
+ */
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "data/dataset.h"
+
+namespace clustermim {
+
+/// A copy of `dataset` holding images `indices` (in that order).
+Dataset subset_dataset(const Dataset& dataset, const std::vector<int64_t>& indices);
+
+/// `count` distinct indices drawn uniformly from [0, n) by a seeded partial Fisher-Yates shuffle,
+/// sorted ascending; all of [0, n) when count >= n.
+std::vector<int64_t> sample_indices(int64_t n, int64_t count, uint64_t seed);
+
+}  // namespace clustermim
