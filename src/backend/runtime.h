@@ -1,0 +1,29 @@
+/*
+ * Process-wide runtime choices: compute device and thread count.
+ *
+ * LibTorch 1.13 starts with one intra-op thread on these machines (it assumes SMT), so the CLI
+ * sets the thread count explicitly. OpenBLAS reads OPENBLAS_CORETYPE only at process start:
+ * `prepare_process_environment` (called first thing in main) re-executes the binary once with
+ * OPENBLAS_CORETYPE=SkylakeX when the CPU has AVX-512 and the variable is unset; a value that is
+ * already set is never overridden.
+ */
+#pragma once
+
+#include <string>
+
+#include "backend/torch_pch.h"
+
+namespace clustermim {
+
+/// Re-executes the process with a safe OPENBLAS_CORETYPE when needed (see file comment).
+/// Returns normally when nothing had to change. `argv` is main's argv.
+void prepare_process_environment(char** argv);
+
+/// Sets LibTorch's intra-op threads; n <= 0 means all cores. Returns the count in effect.
+int configure_threads(int n);
+
+/// "auto" (CUDA when available, else CPU), "cpu", "cuda" or "cuda:N". Throws Error when the
+/// requested device is unavailable.
+torch::Device resolve_device(const std::string& name);
+
+}  // namespace clustermim

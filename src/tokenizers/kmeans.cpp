@@ -1,0 +1,159 @@
+/*
+ * K-means in LibTorch (see kmeans.h).
+ */
+#include "tokenizers/kmeans.h"
+
+#include <chrono>
+#include <cmath>
+#include <random>
+
+#include "core/error.h"
+
+namespace clustermim {
+
+namespace {
+
+/// Per-chunk nearest centroid: indices [n] int64 and squared distances [n] float.
+struct Assignment {
+  torch::Tensor index;
+  torch::Tensor distance;
+};
+
+Assignment nearest_chunk(const torch::Tensor& x, const torch::Tensor& c,
+                         const torch::Tensor& c_norms) {
+  const torch::Tensor x_norms = x.pow(2).sum(1, /*keepdim=*/true);
+  const torch::Tensor d = torch::addmm(c_norms.unsqueeze(0), x, c.t(), /*beta=*/1, /*alpha=*/-2);
+  auto best = d.min(1);
+  return {std::get<1>(best), (std::get<0>(best) + x_norms.squeeze(1)).clamp_min(0)};
+}
+
+Assignment assign_all(const torch::Tensor& x, const torch::Tensor& c, int64_t chunk_rows) {
+  const torch::Tensor c_norms = c.pow(2).sum(1);
+  std::vector<torch::Tensor> index, distance;
+  for (int64_t start = 0; start < x.size(0); start += chunk_rows) {
+    const int64_t end = std::min(start + chunk_rows, x.size(0));
+    Assignment a = nearest_chunk(x.slice(0, start, end), c, c_norms);
+    index.push_back(a.index);
+    distance.push_back(a.distance);
+  }
+  return {torch::cat(index), torch::cat(distance)};
+}
+
+/// Draws an index with probability proportional to weights (a cumulative-sum search).
+torch::Tensor sample_proportional(const torch::Tensor& cumulative, int64_t count,
+                                  std::mt19937_64& rng) {
+  const double total = cumulative[-1].item<double>();
+  std::uniform_real_distribution<double> uniform(0.0, total);
+  std::vector<double> draws(count);
+  for (auto& d : draws) d = uniform(rng);
+  auto targets = torch::tensor(draws, cumulative.options());
+  return torch::searchsorted(cumulative, targets).clamp_max(cumulative.size(0) - 1);
+}
+
+/// Greedy k-means++ (Arthur & Vassilvitskii; sklearn's variant with several trials per centre).
+torch::Tensor init_kmeans_plus_plus(const torch::Tensor& x, const KMeansOptions& o) {
+  const int64_t n = x.size(0);
+  const int64_t trials =
+      o.init_trials > 0 ? o.init_trials : 2 + static_cast<int64_t>(std::log(double(o.k)));
+  std::mt19937_64 rng(o.seed);
+  std::uniform_int_distribution<int64_t> first(0, n - 1);
+  const torch::Tensor x_norms = x.pow(2).sum(1);
+
+  std::vector<int64_t> chosen{first(rng)};
+  torch::Tensor closest =
+      (x_norms - 2 * torch::mv(x, x[chosen[0]]) + x_norms[chosen[0]]).clamp_min(0);
+  for (int64_t c = 1; c < o.k; ++c) {
+    const torch::Tensor cumulative = closest.to(torch::kFloat64).cumsum(0);
+    const torch::Tensor candidates = sample_proportional(cumulative, trials, rng);
+    const torch::Tensor cand = x.index_select(0, candidates);            // [T, D]
+    const torch::Tensor d = (x_norms.unsqueeze(1) - 2 * torch::mm(x, cand.t()) +
+                             x_norms.index_select(0, candidates).unsqueeze(0))
+                                .clamp_min(0);                           // [N, T]
+    const torch::Tensor updated = torch::minimum(d, closest.unsqueeze(1));
+    const int64_t best = updated.sum(0).argmin().item<int64_t>();
+    closest = updated.select(1, best).contiguous();
+    chosen.push_back(candidates[best].item<int64_t>());
+  }
+  auto index = torch::tensor(chosen, torch::TensorOptions().dtype(torch::kLong)).to(x.device());
+  return x.index_select(0, index).clone();
+}
+
+torch::Tensor normalize_rows(const torch::Tensor& x) {
+  return x / x.norm(2, 1, /*keepdim=*/true).clamp_min(1e-12);
+}
+
+/// Re-seeds empty clusters with the points farthest from their centroids; returns the count.
+int64_t repair_empty(torch::Tensor& centroids, const torch::Tensor& counts, const torch::Tensor& x,
+                     const torch::Tensor& distance) {
+  const torch::Tensor empty = (counts == 0).nonzero().squeeze(1);
+  const int64_t n_empty = empty.size(0);
+  if (n_empty == 0) return 0;
+  const torch::Tensor far = std::get<1>(distance.topk(n_empty));
+  centroids.index_copy_(0, empty, x.index_select(0, far));
+  return n_empty;
+}
+
+}  // namespace
+
+torch::Tensor assign_nearest(const torch::Tensor& points, const torch::Tensor& centroids,
+                             int64_t chunk_rows) {
+  CM_CHECK(points.dim() == 2 && centroids.dim() == 2 && points.size(1) == centroids.size(1),
+           "points [N, D] and centroids [K, D] must share D");
+  return assign_all(points, centroids.to(points.scalar_type()), chunk_rows).index;
+}
+
+double kmeans_objective(const torch::Tensor& points, const torch::Tensor& centroids,
+                        int64_t chunk_rows) {
+  return assign_all(points, centroids.to(points.scalar_type()), chunk_rows)
+      .distance.to(torch::kFloat64).mean().item<double>();
+}
+
+KMeansResult fit_kmeans(const torch::Tensor& points, const KMeansOptions& o,
+                        const KMeansProgress& progress) {
+  CM_CHECK(points.dim() == 2, "points must be [N, D]");
+  CM_REQUIRE(o.k >= 1 && points.size(0) >= o.k, "K-means: need at least K = ", o.k,
+             " points, got ", points.size(0));
+  const auto start = std::chrono::steady_clock::now();
+  torch::NoGradGuard no_grad;
+  torch::Tensor x = points.to(torch::kFloat32).contiguous();
+  if (o.spherical) x = normalize_rows(x);
+
+  KMeansResult result;
+  torch::Tensor c;
+  if (o.initial.defined()) {
+    CM_REQUIRE(o.initial.dim() == 2 && o.initial.size(0) == o.k && o.initial.size(1) == x.size(1),
+               "K-means: initial centroids must be [", o.k, ", ", x.size(1), "]");
+    c = o.initial.to(x.device(), torch::kFloat32).clone();
+  } else {
+    c = init_kmeans_plus_plus(x, o);
+  }
+  const int64_t dim = x.size(1);
+  for (int it = 0; it < o.iterations; ++it) {
+    Assignment a = assign_all(x, c, o.chunk_rows);
+    torch::Tensor sums = torch::zeros({o.k, dim}, x.options());
+    sums.index_add_(0, a.index, x);
+    const torch::Tensor counts = torch::bincount(a.index, {}, o.k);
+    const torch::Tensor updated = sums / counts.clamp_min(1).unsqueeze(1).to(sums.dtype());
+    const torch::Tensor nonempty = (counts > 0).unsqueeze(1);
+    c = torch::where(nonempty, updated, c);
+    const int64_t repairs = repair_empty(c, counts, x, a.distance);
+    if (o.spherical) c = normalize_rows(c);
+    result.empty_repairs += repairs;
+    result.iterations = it + 1;
+
+    const double objective = a.distance.to(torch::kFloat64).mean().item<double>();
+    result.objective.push_back(objective);
+    if (progress) progress(it, objective, repairs);
+    const size_t m = result.objective.size();
+    if (m >= 2 && repairs == 0 &&
+        result.objective[m - 2] - objective <= o.tolerance * result.objective[m - 2]) {
+      break;
+    }
+  }
+  result.centroids = c;
+  result.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return result;
+}
+
+}  // namespace clustermim

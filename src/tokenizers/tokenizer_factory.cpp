@@ -1,0 +1,96 @@
+/*
+ * Tokenizer requests, building and counting (see tokenizer_factory.h).
+ */
+#include "tokenizers/tokenizer_factory.h"
+
+#include <filesystem>
+
+#include "backend/tensor_batches.h"
+#include "core/error.h"
+#include "tokenizers/baseline_tokenizers.h"
+
+namespace clustermim {
+
+namespace {
+
+constexpr int64_t kDefaultVocab = 64;
+
+int64_t parse_vocab(const std::string& text, const std::string& digits) {
+  CM_REQUIRE(!digits.empty() && digits.find_first_not_of("0123456789") == std::string::npos &&
+                 digits.size() <= 8,
+             "tokenizer '", text, "': vocabulary must be a positive integer");
+  const int64_t k = std::stoll(digits);
+  CM_REQUIRE(k >= 1, "tokenizer '", text, "': vocabulary must be >= 1");
+  return k;
+}
+
+}  // namespace
+
+TokenizerRequest parse_tokenizer_request(const std::string& text) {
+  TokenizerRequest r;
+  r.text = text;
+  const size_t colon = text.find(':');
+  const std::string kind = text.substr(0, colon);
+  if (kind == "label" || kind == "random" || kind == "pixel-kmeans") {
+    r.kind = kind;
+    if (colon != std::string::npos) r.vocab = parse_vocab(text, text.substr(colon + 1));
+    CM_REQUIRE(kind != "label" || r.vocab == 0, "tokenizer '", text,
+               "': label takes no vocabulary (it is the number of classes)");
+    return r;
+  }
+  CM_REQUIRE(std::filesystem::is_regular_file(text), "tokenizer '", text,
+             "': neither a kind (label, random[:K], pixel-kmeans[:K]) nor an existing file");
+  r.path = text;
+  return r;
+}
+
+std::unique_ptr<Tokenizer> build_tokenizer(const TokenizerRequest& request, const Dataset& fit_split,
+                                           const ChannelStats& stats, const BuildOptions& options,
+                                           torch::Device device, const KMeansProgress& progress) {
+  std::unique_ptr<Tokenizer> tokenizer;
+  if (!request.path.empty()) {
+    tokenizer = load_tokenizer(request.path);
+  } else if (request.kind == "pixel-kmeans") {
+    PixelKMeansOptions fit = options.fit;
+    fit.vocab = request.vocab > 0 ? request.vocab : kDefaultVocab;
+    tokenizer = fit_pixel_kmeans(fit_split, stats, fit, device, progress);
+  } else {
+    TokenizerSpec base;
+    base.patch_size = options.fit.patch_size;
+    base.image_size = options.fit.image_size > 0 ? options.fit.image_size : fit_split.height;
+    base.stats = stats;
+    base.dataset = fit_split.name + "/" + fit_split.split;
+    CM_REQUIRE(base.image_size % base.patch_size == 0, "patch size ", base.patch_size,
+               " does not divide image size ", base.image_size);
+    tokenizer = request.kind == "label"
+                    ? make_label_tokenizer(base, fit_split.num_classes())
+                    : make_random_tokenizer(base, request.vocab > 0 ? request.vocab : 256,
+                                            options.random_seed);
+  }
+  tokenizer->to(device);
+  return tokenizer;
+}
+
+TokenClassCounts count_token_classes(const Tokenizer& tokenizer, const Dataset& dataset,
+                                     int workers, torch::Device device) {
+  const TokenizerSpec& spec = tokenizer.spec();
+  CM_REQUIRE(dataset.height == dataset.width, dataset.source, ": images are not square");
+  check_tokenizer_fits(spec, dataset.height, 3, dataset.source);
+  CM_REQUIRE(spec.kind != "label" || spec.vocab == dataset.num_classes(), dataset.source,
+             ": has ", dataset.num_classes(), " classes, the label tokenizer ", spec.vocab);
+  TokenClassCounts counts(spec.vocab, dataset.num_classes());
+  EvalPassOptions pass;
+  pass.image_size = spec.image_size;
+  pass.workers = workers;
+  for_each_eval_batch(dataset, spec.stats, pass, device, [&](const TensorBatch& batch) {
+    const torch::Tensor tokens =
+        tokenizer.tokenize({batch.images, batch.labels, batch.indices}).to(torch::kCPU).contiguous();
+    const torch::Tensor labels = batch.labels.to(torch::kCPU).contiguous();
+    counts.add(tokens.data_ptr<int64_t>(), labels.data_ptr<int64_t>(), tokens.size(0),
+               tokens.size(1));
+  });
+  return counts;
+}
+
+}  // namespace clustermim
+

@@ -1,0 +1,44 @@
+/*
+ * Builds tokenizers from short requests ("label", "random:256", "pixel-kmeans:64", or a file
+ * path), fitting on a dataset split when the kind needs it, and counts a tokenizer's tokens
+ * against labels over a split (the input of TCAS).
+ */
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "metrics/tcas.h"
+#include "tokenizers/pixel_kmeans.h"
+#include "tokenizers/tokenizer.h"
+
+namespace clustermim {
+
+/// A parsed request: either a kind with an optional vocabulary, or a tokenizer file.
+struct TokenizerRequest {
+  std::string kind;   ///< "label" | "random" | "pixel-kmeans"; empty when `path` is set
+  int64_t vocab = 0;  ///< 0 = the kind's default
+  std::string path;   ///< a tokenizer file
+  std::string text;   ///< the request as written
+};
+
+/// Parses "kind[:K]" or a path to an existing file; throws Error with the accepted forms.
+TokenizerRequest parse_tokenizer_request(const std::string& text);
+
+/// Geometry and fitting options shared by all kinds. `fit.vocab` is taken from the request.
+struct BuildOptions {
+  PixelKMeansOptions fit;   ///< patch size, image size, K-means settings
+  uint64_t random_seed = 0; ///< seed of the random tokenizer
+};
+
+/// Creates (and fits, for K-means kinds) the requested tokenizer on `fit_split`, or loads it.
+std::unique_ptr<Tokenizer> build_tokenizer(const TokenizerRequest& request, const Dataset& fit_split,
+                                           const ChannelStats& stats, const BuildOptions& options,
+                                           torch::Device device,
+                                           const KMeansProgress& progress = nullptr);
+
+/// Tokenizes every image of `dataset` (unaugmented) and counts tokens per class.
+TokenClassCounts count_token_classes(const Tokenizer& tokenizer, const Dataset& dataset,
+                                     int workers, torch::Device device);
+
+}  // namespace clustermim
