@@ -1,0 +1,23 @@
+/*
+ * The tokenizer-fitting options shared by `tokenizer fit` and `tcas` (one definition, one help
+ * text), and the progress logger of K-means fits.
+ */
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include "tokenizers/tokenizer_factory.h"
+
+namespace clustermim {
+
+/// Registers --patch-size, --image-size, --normalize-patches, --max-patches, --iterations and
+/// --seed on `cmd`, writing into `options`.
+void add_fit_options(CLI::App& cmd, BuildOptions& options);
+
+/// Fills defaults that depend on the data (patch size from the image size) and validates.
+BuildOptions resolve_fit_options(BuildOptions options, const Dataset& fit_split, int workers);
+
+/// Logs one line per K-means iteration at debug level and a summary every 10 at info level.
+KMeansProgress log_kmeans_progress(const std::string& name);
+
+}  // namespace clustermim

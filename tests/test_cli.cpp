@@ -1,0 +1,129 @@
+/*
+ * The clustermim binary as a user runs it: `tcas`, `tokenizer fit|info` and `data info` on an
+ * IDX dataset the test writes, and one-line errors with a non-zero exit and no output file on
+ * bad input. The binary's path comes from CTest (CLUSTERMIM_BIN).
+ */
+#include <gtest/gtest.h>
+
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "support/fixtures.h"
+
+namespace clustermim {
+namespace {
+
+using testing::TempDir;
+
+struct RunResult {
+  int status;
+  std::string out, err;
+};
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+RunResult run_cli(const TempDir& dir, const std::string& args) {
+  const char* bin = std::getenv("CLUSTERMIM_BIN");
+  if (bin == nullptr) bin = "./clustermim";
+  const std::string cmd = std::string(bin) + " " + args + " --cache-dir none --threads 1 --workers 1 >" +
+                          dir.file("stdout") + " 2>" + dir.file("stderr");
+  const int raw = std::system(cmd.c_str());
+  return {WIFEXITED(raw) ? WEXITSTATUS(raw) : -1, slurp(dir.file("stdout")), slurp(dir.file("stderr"))};
+}
+
+void write_be32(std::ofstream& f, uint32_t v) {
+  const char b[4] = {char(v >> 24), char(v >> 16), char(v >> 8), char(v)};
+  f.write(b, 4);
+}
+
+/// Writes an MNIST-style IDX pair: 8x8 images whose brightness encodes the class (2 classes).
+void write_idx(const std::string& dir, const std::string& prefix, int n) {
+  std::ofstream images(dir + "/" + prefix + "-images-idx3-ubyte", std::ios::binary);
+  std::ofstream labels(dir + "/" + prefix + "-labels-idx1-ubyte", std::ios::binary);
+  write_be32(images, 0x803);
+  write_be32(images, n);
+  write_be32(images, 8);
+  write_be32(images, 8);
+  write_be32(labels, 0x801);
+  write_be32(labels, n);
+  for (int i = 0; i < n; ++i) {
+    const int label = i % 2;
+    labels.put(char(label));
+    for (int p = 0; p < 64; ++p) images.put(char(label ? 200 + (p * 7 + i) % 40 : 20 + (p * 5 + i) % 30));
+  }
+}
+
+class Cli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    write_idx(dir.path(), "train", 60);
+    write_idx(dir.path(), "t10k", 40);
+  }
+  TempDir dir;
+};
+
+TEST_F(Cli, TcasTableAndJson) {
+  const RunResult r = run_cli(dir, "tcas --data " + dir.path() +
+                                       " --tokenizers label,random:16,pixel-kmeans:2 --json " +
+                                       dir.file("tcas.json"));
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("pixel-kmeans:2"), std::string::npos) << r.out;
+  const auto j = nlohmann::json::parse(slurp(dir.file("tcas.json")));
+  ASSERT_EQ(j.at("rows").size(), 3u);
+  EXPECT_EQ(j.at("split"), "test");
+  EXPECT_EQ(j["rows"][0].at("tokenizer"), "label");
+  EXPECT_DOUBLE_EQ(j["rows"][0].at("tcas").get<double>(), 0.0);
+  EXPECT_GT(j["rows"][1].at("tcas").get<double>(), 0.8);
+  EXPECT_EQ(j["rows"][2].at("vocab"), 2);
+  EXPECT_DOUBLE_EQ(j["rows"][2].at("tcas").get<double>(), 0.0);
+}
+
+TEST_F(Cli, FitInfoThenScoreAFile) {
+  const std::string tok = dir.file("pix.cmtk");
+  RunResult r = run_cli(dir, "tokenizer fit --data " + dir.path() + " --kind pixel-kmeans:3 -o " + tok);
+  ASSERT_EQ(r.status, 0) << r.err;
+  r = run_cli(dir, "tokenizer info " + tok);
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("pixel-kmeans"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("8x8x3"), std::string::npos) << r.out;
+  r = run_cli(dir, "tcas --data " + dir.path() + " --tokenizers " + tok);
+  EXPECT_EQ(r.status, 0) << r.err;
+}
+
+TEST_F(Cli, DataInfo) {
+  const RunResult r = run_cli(dir, "data info --split test --data " + dir.path());
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("40 x 8x8x1"), std::string::npos) << r.out;
+}
+
+TEST_F(Cli, BadInputIsOneLineErrorAndNoOutput) {
+  const std::string missing = dir.file("no-such-dataset");
+  RunResult r = run_cli(dir, "tcas --data " + missing + " --json " + dir.file("out.json"));
+  EXPECT_NE(r.status, 0);
+  EXPECT_EQ(r.err.rfind("error: ", 0), 0u) << r.err;
+  EXPECT_NE(r.err.find(missing), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_FALSE(std::ifstream(dir.file("out.json")).good());
+
+  std::ofstream(dir.file("junk.cmtk")) << "not a tokenizer";
+  r = run_cli(dir, "tcas --data " + dir.path() + " --tokenizers " + dir.file("junk.cmtk"));
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.err.find("junk.cmtk"), std::string::npos) << r.err;
+
+  r = run_cli(dir, "tcas --data " + dir.path() + " --tokenizers pixel-kmeans:x");
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.err.find("pixel-kmeans:x"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace clustermim
