@@ -1,0 +1,120 @@
+/*
+ * Feature extraction through an encoder callback, both poolings in one pass, and the "CMFT"
+ * feature cache (see features.h).
+ */
+#include "eval/features.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "backend/tensor_batches.h"
+#include "backend/tensor_io.h"
+#include "backend/torch_compat.h"
+#include "core/error.h"
+#include "io/tensor_file.h"
+
+namespace clustermim {
+
+namespace {
+
+constexpr const char* kFeatureMagic = "CMFT";
+
+}  // namespace
+
+Pooling parse_pooling(const std::string& name) {
+  if (name == "cls") return Pooling::Cls;
+  if (name == "mean") return Pooling::Mean;
+  fail("unknown pooling '", name, "' (expected cls or mean)");
+}
+
+const char* pooling_name(Pooling pooling) { return pooling == Pooling::Cls ? "cls" : "mean"; }
+
+PooledFeatures extract_features(const EncodeFn& encode, const Dataset& dataset,
+                                const ChannelStats& stats, const FeatureOptions& options,
+                                torch::Device device, const FeatureProgress& progress) {
+  CM_REQUIRE(dataset.size() > 0, "feature extraction: dataset '", dataset.name, "' is empty");
+  CM_REQUIRE(options.batch_size >= 1, "feature extraction: batch size must be >= 1, got ",
+             options.batch_size);
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> cls, mean, labels;
+  int64_t done = 0;
+  EvalPassOptions pass;
+  pass.image_size = options.image_size;
+  pass.batch_size = options.batch_size;
+  pass.workers = options.workers;
+  for_each_eval_batch(dataset, stats, pass, device, [&](const TensorBatch& batch) {
+    const int64_t b = batch.images.size(0);
+    CM_CHECK(batch.indices[0].item<int64_t>() == done, "batches out of order");
+    torch::Tensor tokens;
+    {
+      AutocastGuard autocast(device, torch::kBFloat16, options.bf16);
+      tokens = encode(batch.images);
+    }
+    CM_REQUIRE(tokens.dim() == 3 && tokens.size(0) == b && tokens.size(1) >= 2,
+               "feature extraction: the encoder returned shape ", tokens.sizes(), " for ", b,
+               " images (expected [B, 1 + L, D] with L >= 1)");
+    tokens = tokens.to(torch::kFloat32);
+    cls.push_back(tokens.select(1, 0).to(torch::kCPU));
+    mean.push_back(tokens.slice(1, 1).mean(1).to(torch::kCPU));
+    labels.push_back(batch.labels.to(torch::kCPU));
+    done += b;
+    if (progress) progress(done, dataset.size());
+  });
+  CM_CHECK(done == dataset.size(), "saw ", done, " of ", dataset.size(), " images");
+  const torch::Tensor all_labels = torch::cat(labels);
+  return {{torch::cat(cls), all_labels}, {torch::cat(mean), all_labels}};
+}
+
+void check_feature_set(const FeatureSet& set, int64_t num_classes, const std::string& what) {
+  CM_REQUIRE(set.features.defined() && set.features.dim() == 2 && set.features.size(0) >= 1 &&
+                 set.features.is_floating_point(),
+             what, ": expected float features [N, D] with N >= 1");
+  CM_REQUIRE(set.labels.defined() && !set.labels.is_floating_point() &&
+                 set.labels.sizes() == torch::IntArrayRef{set.size()},
+             what, ": expected ", set.size(), " integer labels, got shape ",
+             set.labels.defined() ? set.labels.sizes() : torch::IntArrayRef{});
+  const auto [low, high] = torch::aminmax(set.labels);
+  CM_REQUIRE(low.item<int64_t>() >= 0 && high.item<int64_t>() < num_classes, what,
+             ": labels must lie in [0, ", num_classes, "), found [", low.item<int64_t>(), ", ",
+             high.item<int64_t>(), "]");
+}
+
+int64_t count_topk_hits(const torch::Tensor& scores, const torch::Tensor& labels, int64_t k) {
+  const torch::Tensor top = std::get<1>(scores.topk(std::min(k, scores.size(1)), 1));
+  return top.eq(labels.unsqueeze(1)).any(1).sum().item<int64_t>();
+}
+
+void save_features(const std::string& path, const PooledFeatures& features,
+                   const nlohmann::json& meta) {
+  CM_REQUIRE(features.cls.features.defined() && features.mean.features.defined() &&
+                 features.cls.labels.defined() && features.cls.features.dim() == 2,
+             path, ": no features to save");
+  CM_REQUIRE(features.mean.features.sizes() == features.cls.features.sizes() &&
+                 features.cls.labels.sizes() == torch::IntArrayRef{features.cls.size()},
+             path, ": cannot save features of mismatched shapes");
+  TensorFile file;
+  file.magic = kFeatureMagic;
+  file.meta = meta;
+  put_tensor(file, "cls", features.cls.features.to(torch::kFloat32));
+  put_tensor(file, "mean", features.mean.features.to(torch::kFloat32));
+  put_tensor(file, "labels", features.cls.labels.to(torch::kLong));
+  save_tensor_file(path, file);
+}
+
+PooledFeatures load_features(const std::string& path, nlohmann::json* meta) {
+  const TensorFile file = load_tensor_file(path, kFeatureMagic);
+  const TensorRecord& cls = file.get("cls");
+  const TensorRecord& mean = file.get("mean");
+  const TensorRecord& labels = file.get("labels");
+  CM_REQUIRE(cls.dtype == DType::F32 && mean.dtype == DType::F32 && labels.dtype == DType::I64,
+             path, ": unexpected tensor dtypes in feature file");
+  CM_REQUIRE(cls.shape.size() == 2 && mean.shape == cls.shape && labels.shape.size() == 1 &&
+                 labels.shape[0] == cls.shape[0],
+             path, ": inconsistent feature shapes");
+  const torch::Tensor y = record_to_tensor(labels);
+  CM_REQUIRE(y.numel() == 0 || y.min().item<int64_t>() >= 0, path, ": negative class label");
+  if (meta) *meta = file.meta;
+  return {{record_to_tensor(cls), y}, {record_to_tensor(mean), y}};
+}
+
+}  // namespace clustermim
