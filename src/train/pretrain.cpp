@@ -1,0 +1,300 @@
+/*
+ * The pretraining loop (see pretrain.h).
+ */
+#include "train/pretrain.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <fstream>
+
+#include "backend/tensor_batches.h"
+#include "backend/torch_compat.h"
+#include "core/error.h"
+#include "core/progress.h"
+#include "data/loader.h"
+#include "eval/schedule.h"
+#include "io/file_util.h"
+#include "train/adamw.h"
+#include "train/checkpoint.h"
+
+namespace clustermim {
+
+namespace {
+
+std::atomic<int> g_stop_signal{0};
+
+void on_stop_signal(int signal) { g_stop_signal = signal; }
+
+/// Installs SIGINT/SIGTERM handlers for the lifetime of the object.
+class StopSignals {
+ public:
+  StopSignals() {
+    g_stop_signal = 0;
+    previous_int_ = std::signal(SIGINT, on_stop_signal);
+    previous_term_ = std::signal(SIGTERM, on_stop_signal);
+  }
+  ~StopSignals() {
+    std::signal(SIGINT, previous_int_);
+    std::signal(SIGTERM, previous_term_);
+  }
+
+ private:
+  void (*previous_int_)(int);
+  void (*previous_term_)(int);
+};
+
+/// One step's numbers.
+struct StepStats {
+  double loss = 0, accuracy = 0, grad_norm = 0, lr = 0;
+  bool skipped = false;
+};
+
+/// Drops metric lines past `step` (a resumed run rewrites what came after its checkpoint).
+void truncate_metrics(const std::string& path, int64_t step) {
+  std::ifstream in(path);
+  if (!in.good()) return;
+  std::string kept, line;
+  while (std::getline(in, line)) {
+    const auto j = nlohmann::json::parse(line, nullptr, false);
+    if (!j.is_discarded() && j.value("step", int64_t{0}) <= step) kept += line + "\n";
+  }
+  write_file_atomic(path, kept);
+}
+
+uint64_t mix_seed(uint64_t seed, uint64_t step) {
+  uint64_t x = seed * 0x9e3779b97f4a7c15ull + step + 1;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+class Trainer {
+ public:
+  Trainer(MimModel& model, const Tokenizer* tokenizer, const Dataset& train,
+          const ChannelStats& stats, const PretrainOptions& o, torch::Device device,
+          const nlohmann::json& config)
+      : model_(model), tokenizer_(tokenizer), o_(o), device_(device), config_(config),
+        optimizer_(*model, AdamWOptions{0.9, 0.95, 1e-8, o.weight_decay}),
+        loader_(train, loader_options(stats, o)) {
+    const MimConfig& mc = model->config();
+    CM_REQUIRE(mc.target == "pixels" || tokenizer != nullptr, "pretrain: token targets need a tokenizer");
+    if (tokenizer != nullptr && mc.target == "tokens") {
+      const TokenizerSpec& s = tokenizer->spec();
+      CM_REQUIRE(s.vocab == mc.vocab && s.patch_size == mc.encoder.patch_size &&
+                     s.image_size == mc.encoder.image_size,
+                 "pretrain: tokenizer (K ", s.vocab, ", patch ", s.patch_size, ", image ",
+                 s.image_size, ") does not match the model (K ", mc.vocab, ", patch ",
+                 mc.encoder.patch_size, ", image ", mc.encoder.image_size, ")");
+    }
+    CM_REQUIRE(loader_.batches_per_epoch() > 0, "pretrain: dataset '", train.name, "' has fewer than ",
+               o.batch_size, " images (one batch)");
+    model_->to(device_);
+    if (!o.out_dir.empty()) make_dirs(o.out_dir);
+  }
+
+  void resume(const std::string& path) {
+    const Checkpoint c = load_checkpoint(path);
+    restore_model(c, *model_);
+    restore_optimizer(c, optimizer_);
+    position_ = c.info.position;
+    skipped_ = c.info.extra.value("skipped_steps", int64_t{0});
+    if (!o_.out_dir.empty()) truncate_metrics(metrics_path(), position_.step);
+    spdlog::info("resumed from {} at step {} (epoch {}, batch {})", path, position_.step,
+                 position_.epoch, position_.batch_in_epoch);
+  }
+
+  PretrainResult run() {
+    StopSignals signals;
+    const int64_t per_epoch = loader_.batches_per_epoch();
+    const int64_t total = max_total_steps(per_epoch);
+    const auto start = std::chrono::steady_clock::now();
+    const int64_t first_step = position_.step;
+    Progress progress("pretrain", total, position_.step);
+    std::ofstream metrics;
+    if (!o_.out_dir.empty()) metrics.open(metrics_path(), std::ios::app);
+    model_->train();
+
+    double epoch_loss = 0, epoch_accuracy = 0;
+    int64_t epoch_steps = 0;
+    while (position_.step < total) {
+      loader_.start_epoch(position_.epoch, position_.batch_in_epoch);
+      Batch batch;
+      while (position_.step < total && loader_.next(batch)) {
+        const auto t0 = std::chrono::steady_clock::now();
+        const StepStats s = step(batch, per_epoch);
+        const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        ++position_.step;
+        ++position_.batch_in_epoch;
+        if (!s.skipped) {
+          epoch_loss += s.loss;
+          epoch_accuracy += s.accuracy;
+          ++epoch_steps;
+        }
+        log_step(metrics, s, batch.size / dt);
+        progress.update(position_.step, fmt_status(s));
+        if (g_stop_signal != 0) stop_on_signal();
+        if (o_.checkpoint_every > 0 && position_.step % o_.checkpoint_every == 0) checkpoint();
+      }
+      if (position_.batch_in_epoch >= per_epoch) {
+        ++position_.epoch;
+        position_.batch_in_epoch = 0;
+        result_.last_loss = epoch_steps > 0 ? epoch_loss / epoch_steps : NAN;
+        result_.last_accuracy = epoch_steps > 0 ? epoch_accuracy / epoch_steps : NAN;
+        epoch_loss = epoch_accuracy = 0;
+        epoch_steps = 0;
+        checkpoint();
+      }
+    }
+    if (epoch_steps > 0) {
+      result_.last_loss = epoch_loss / epoch_steps;
+      result_.last_accuracy = epoch_accuracy / epoch_steps;
+    }
+    if (position_.batch_in_epoch != 0 || result_.checkpoint.empty()) checkpoint();
+    result_.steps = position_.step;
+    result_.skipped_steps = skipped_;
+    result_.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    result_.images_per_second =
+        (position_.step - first_step) * static_cast<double>(o_.batch_size) / result_.seconds;
+    progress.finish(fmt_status({result_.last_loss, result_.last_accuracy, 0, 0, false}));
+    return result_;
+  }
+
+ private:
+  static LoaderOptions loader_options(const ChannelStats& stats, const PretrainOptions& o) {
+    LoaderOptions lo;
+    lo.batch_size = o.batch_size;
+    lo.augment = true;
+    lo.augment_options = o.augment;
+    lo.stats = stats;
+    lo.seed = o.seed;
+    lo.workers = o.workers;
+    return lo;
+  }
+
+  int64_t max_total_steps(int64_t per_epoch) const {
+    const int64_t all = o_.epochs * per_epoch;
+    return o_.max_steps > 0 ? std::min(all, o_.max_steps) : all;
+  }
+
+  std::string metrics_path() const { return o_.out_dir + "/metrics.jsonl"; }
+
+  StepStats step(const Batch& batch, int64_t per_epoch) {
+    const MimConfig& mc = model_->config();
+    const TensorBatch b = to_tensors(batch, device_);
+    torch::Tensor targets;
+    if (mc.target == "tokens") targets = tokenizer_->tokenize({b.images, b.labels, b.indices});
+    const Masking masking =
+        random_masking(b.images.size(0), model_->encoder()->num_patches(), mc.mask_ratio, device_,
+                       at::detail::createCPUGenerator(mix_seed(o_.seed, position_.step)));
+    MimOutput out;
+    {
+      AutocastGuard autocast(device_, torch::kBFloat16, o_.bf16);
+      out = model_->forward(b.images, masking);
+    }
+    const torch::Tensor predictions = out.predictions.to(torch::kFloat32);
+    const torch::Tensor loss =
+        mc.target == "tokens"
+            ? token_loss(predictions, targets, masking, o_.label_smoothing)
+            : pixel_loss(predictions, b.images, masking, mc.encoder.patch_size, mc.norm_pix);
+    optimizer_.zero_grad();
+    loss.backward();
+
+    StepStats s;
+    s.loss = loss.item<double>();
+    s.grad_norm = clip_grad_norm(optimizer_.params(), o_.clip_grad);
+    if (!std::isfinite(s.loss) || !std::isfinite(s.grad_norm)) return skip_step(s);
+    consecutive_bad_ = 0;
+    const double peak = o_.blr * static_cast<double>(o_.batch_size) / 256.0;
+    s.lr = cosine_lr(peak, position_.step, o_.epochs * per_epoch,
+                     static_cast<int64_t>(o_.warmup_epochs * per_epoch), o_.min_lr);
+    optimizer_.step(s.lr);
+    if (mc.target == "tokens") s.accuracy = masked_accuracy(predictions.detach(), targets, masking);
+    return s;
+  }
+
+  StepStats skip_step(StepStats s) {
+    s.skipped = true;
+    ++skipped_;
+    ++consecutive_bad_;
+    optimizer_.zero_grad();
+    spdlog::warn("step {}: non-finite loss or gradient (loss {}, grad norm {}), step skipped",
+                 position_.step, s.loss, s.grad_norm);
+    if (consecutive_bad_ >= o_.max_bad_steps) {
+      const std::string path = checkpoint();
+      fail("pretrain: ", consecutive_bad_, " non-finite steps in a row at step ", position_.step,
+           "; stopped (checkpoint ", path, "). Lower the learning rate or use --set ",
+           "pretrain.bf16=false");
+    }
+    return s;
+  }
+
+  [[noreturn]] void stop_on_signal() {
+    const std::string path = checkpoint();
+    fail("pretrain: stopped by signal ", g_stop_signal.load(), " at step ", position_.step,
+         "; resume with --resume ", path);
+  }
+
+  std::string checkpoint() {
+    if (o_.out_dir.empty()) return "";
+    CheckpointInfo info;
+    info.position = position_;
+    info.config = config_;
+    info.extra = {{"skipped_steps", skipped_}};
+    const Tokenizer* tokenizer = model_->config().target == "tokens" ? tokenizer_ : nullptr;
+    result_.checkpoint = save_checkpoint(o_.out_dir, *model_, &optimizer_, tokenizer, info,
+                                         o_.keep_checkpoints);
+    return result_.checkpoint;
+  }
+
+  void log_step(std::ofstream& metrics, const StepStats& s, double images_per_second) {
+    if (!metrics.is_open()) return;
+    nlohmann::json line = {{"step", position_.step}, {"epoch", position_.epoch},
+                           {"loss", s.loss}, {"lr", s.lr}, {"grad_norm", s.grad_norm},
+                           {"img_s", images_per_second}, {"skipped", s.skipped}};
+    if (model_->config().target == "tokens") line["acc"] = s.accuracy;
+    if (!std::isfinite(s.loss)) line["loss"] = nullptr;
+    if (!std::isfinite(s.grad_norm)) line["grad_norm"] = nullptr;
+    metrics << line.dump() << "\n";
+    metrics.flush();
+  }
+
+  std::string fmt_status(const StepStats& s) const {
+    char buffer[96];
+    if (model_->config().target == "tokens") {
+      std::snprintf(buffer, sizeof(buffer), "loss %.4f acc %.3f", s.loss, s.accuracy);
+    } else {
+      std::snprintf(buffer, sizeof(buffer), "loss %.4f", s.loss);
+    }
+    return buffer;
+  }
+
+  MimModel& model_;
+  const Tokenizer* tokenizer_;
+  PretrainOptions o_;
+  torch::Device device_;
+  nlohmann::json config_;
+  AdamW optimizer_;
+  BatchLoader loader_;
+  TrainPosition position_;
+  PretrainResult result_;
+  int64_t skipped_ = 0;
+  int consecutive_bad_ = 0;
+};
+
+}  // namespace
+
+PretrainResult pretrain(MimModel& model, const Tokenizer* tokenizer, const Dataset& train,
+                        const ChannelStats& stats, const PretrainOptions& options,
+                        torch::Device device, const nlohmann::json& config,
+                        const std::string& resume_from) {
+  Trainer trainer(model, tokenizer, train, stats, options, device, config);
+  if (!resume_from.empty()) trainer.resume(resume_from);
+  return trainer.run();
+}
+
+}  // namespace clustermim

@@ -1,0 +1,64 @@
+/*
+ * ClusterMIM / MAE pretraining (SPEC section 4).
+ *
+ * Each step: an augmented batch (RandomResizedCrop + flip), targets computed on that very crop
+ * before masking and without gradients (token ids from the frozen tokenizer, or the pixels for
+ * MAE), per-sample random masking, the MIM model under bf16 autocast, the loss on masked patches
+ * only, AdamW with MAE's groups and a per-iteration warmup + cosine schedule. Non-finite steps
+ * are skipped and counted; too many in a row stop the run with a checkpoint. SIGINT/SIGTERM
+ * write a checkpoint before exiting. Everything random is a function of (seed, epoch, position)
+ * or (seed, step), so `resume` continues exactly where the checkpoint left off.
+ */
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "data/dataset.h"
+#include "data/transforms.h"
+#include "models/mim.h"
+#include "tokenizers/tokenizer.h"
+
+namespace clustermim {
+
+/// Pretraining hyperparameters and run control, with their defaults.
+struct PretrainOptions {
+  int64_t epochs = 10;
+  int64_t batch_size = 256;
+  double blr = 1.5e-4;           ///< base lr; lr = blr * batch_size / 256
+  double min_lr = 0.0;           ///< lr at the end of the cosine
+  double warmup_epochs = 1.0;    ///< linear warmup length, in epochs
+  double weight_decay = 0.05;
+  double label_smoothing = 0.1;  ///< token targets only
+  double clip_grad = 0.0;        ///< max gradient norm; 0 = no clipping
+  bool bf16 = true;              ///< bf16 autocast (fp32 master weights); false = fp32
+  uint64_t seed = 0;
+  int workers = 2;               ///< data-loader threads
+  AugmentOptions augment;
+  std::string out_dir;           ///< checkpoints and metrics.jsonl go here
+  int keep_checkpoints = 2;      ///< newest checkpoints kept
+  int64_t checkpoint_every = 0;  ///< also checkpoint every N steps; 0 = at epoch ends only
+  int64_t max_steps = 0;         ///< stop after this many steps in total (the lr schedule still
+                                 ///< spans `epochs`); 0 = run all epochs
+  int max_bad_steps = 20;        ///< consecutive non-finite steps that stop the run
+};
+
+/// What a pretraining run did.
+struct PretrainResult {
+  int64_t steps = 0;              ///< total steps (including those of a resumed-from run)
+  double seconds = 0;             ///< wall time of this invocation
+  double images_per_second = 0;   ///< mean over this invocation
+  double last_loss = 0;           ///< mean loss over the last epoch's steps
+  double last_accuracy = 0;       ///< mean masked-token accuracy there (tokens only)
+  int64_t skipped_steps = 0;      ///< non-finite steps skipped
+  std::string checkpoint;         ///< the last checkpoint written
+};
+
+/// Trains `model` on `train`. `tokenizer` supplies targets when the model's target is "tokens"
+/// (null for MAE). `config` is stored in checkpoints. Resumes from `resume_from` when non-empty.
+PretrainResult pretrain(MimModel& model, const Tokenizer* tokenizer, const Dataset& train,
+                        const ChannelStats& stats, const PretrainOptions& options,
+                        torch::Device device, const nlohmann::json& config,
+                        const std::string& resume_from = "");
+
+}  // namespace clustermim

@@ -1,0 +1,173 @@
+/*
+ * Pretraining: AdamW matches PyTorch's AdamW update, training reduces the loss, a run stopped
+ * half-way and resumed from its checkpoint reproduces the uninterrupted run, and checkpoints
+ * prune, embed their tokenizer and fall back past a damaged file.
+ */
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "core/error.h"
+#include "support/fixtures.h"
+#include "tokenizers/baseline_tokenizers.h"
+#include "train/checkpoint.h"
+#include "train/pretrain.h"
+
+namespace clustermim {
+namespace {
+
+using testing::TempDir;
+
+MimConfig tiny_config(const std::string& target) {
+  MimConfig c;
+  c.encoder.image_size = 8;
+  c.encoder.patch_size = 2;
+  c.encoder.dim = 32;
+  c.encoder.depth = 2;
+  c.encoder.heads = 2;
+  c.decoder.dim = 16;
+  c.decoder.depth = 1;
+  c.decoder.heads = 2;
+  c.target = target;
+  c.vocab = 2;
+  return c;
+}
+
+PretrainOptions tiny_options(const std::string& out_dir) {
+  PretrainOptions o;
+  o.epochs = 2;
+  o.batch_size = 16;
+  o.blr = 1e-2;
+  o.warmup_epochs = 0.5;
+  o.bf16 = false;
+  o.workers = 1;
+  o.out_dir = out_dir;
+  return o;
+}
+
+std::vector<double> metric_column(const std::string& path, const std::string& key) {
+  std::ifstream in(path);
+  std::vector<double> values;
+  std::string line;
+  while (std::getline(in, line)) values.push_back(nlohmann::json::parse(line).at(key).get<double>());
+  return values;
+}
+
+std::unique_ptr<Tokenizer> tiny_label_tokenizer(const Dataset& d) {
+  TokenizerSpec spec;
+  spec.image_size = 8;
+  spec.patch_size = 2;
+  return make_label_tokenizer(spec, d.num_classes());
+}
+
+TEST(AdamW, MatchesTorchAdamW) {
+  torch::manual_seed(0);
+  torch::nn::Linear ours(4, 3), theirs(4, 3);
+  {
+    torch::NoGradGuard g;
+    theirs->weight.copy_(ours->weight);
+    theirs->bias.copy_(ours->bias);
+  }
+  AdamW opt(*ours, AdamWOptions{0.9, 0.95, 1e-8, 0.05});
+  // torch's AdamW decays every parameter of a group: give the bias its own group without decay.
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  groups.emplace_back(std::vector<torch::Tensor>{theirs->weight},
+                      std::make_unique<torch::optim::AdamWOptions>(
+                          torch::optim::AdamWOptions(0.01).betas({0.9, 0.95}).weight_decay(0.05)));
+  groups.emplace_back(std::vector<torch::Tensor>{theirs->bias},
+                      std::make_unique<torch::optim::AdamWOptions>(
+                          torch::optim::AdamWOptions(0.01).betas({0.9, 0.95}).weight_decay(0.0)));
+  torch::optim::AdamW reference(groups, torch::optim::AdamWOptions(0.01));
+  const torch::Tensor x = torch::randn({8, 4});
+  for (int i = 0; i < 5; ++i) {
+    opt.zero_grad();
+    ours(x).pow(2).sum().backward();
+    opt.step(0.01);
+    reference.zero_grad();
+    theirs(x).pow(2).sum().backward();
+    reference.step();
+  }
+  EXPECT_TRUE(torch::allclose(ours->weight, theirs->weight, 1e-5, 1e-6));
+  EXPECT_TRUE(torch::allclose(ours->bias, theirs->bias, 1e-5, 1e-6));
+  EXPECT_FALSE(opt.params()[1].decay) << opt.params()[1].name;
+}
+
+TEST(Pretrain, TokenLossDecreases) {
+  TempDir dir;
+  const Dataset d = testing::make_color_dataset(64, 8, 2);
+  auto tok = tiny_label_tokenizer(d);
+  MimModel model(tiny_config("tokens"));
+  PretrainOptions o = tiny_options(dir.path());
+  o.epochs = 8;
+  const PretrainResult r = pretrain(model, tok.get(), d, compute_channel_stats(d), o, torch::kCPU, {});
+  const std::vector<double> loss = metric_column(dir.file("metrics.jsonl"), "loss");
+  ASSERT_EQ(loss.size(), 32u);
+  EXPECT_LT(r.last_loss, loss.front() * 0.5) << "first " << loss.front() << " last " << r.last_loss;
+  EXPECT_EQ(r.steps, 32);
+}
+
+TEST(Pretrain, ResumeReproducesUninterruptedRun) {
+  const Dataset d = testing::make_color_dataset(64, 8, 2);
+  const ChannelStats stats = compute_channel_stats(d);
+  for (const std::string target : {"tokens", "pixels"}) {
+    auto tok = tiny_label_tokenizer(d);
+    TempDir straight, halves;
+    torch::manual_seed(1);
+    MimModel a(tiny_config(target));
+    pretrain(a, tok.get(), d, stats, tiny_options(straight.path()), torch::kCPU, {});
+
+    torch::manual_seed(1);
+    MimModel b(tiny_config(target));
+    PretrainOptions first = tiny_options(halves.path());
+    first.max_steps = 4;
+    const PretrainResult r1 = pretrain(b, tok.get(), d, stats, first, torch::kCPU, {});
+    torch::manual_seed(99);
+    MimModel c(tiny_config(target));
+    pretrain(c, tok.get(), d, stats, tiny_options(halves.path()), torch::kCPU, {}, r1.checkpoint);
+
+    const auto la = metric_column(straight.file("metrics.jsonl"), "loss");
+    const auto lb = metric_column(halves.file("metrics.jsonl"), "loss");
+    ASSERT_EQ(la.size(), 8u) << target;
+    ASSERT_EQ(lb.size(), 8u) << target;
+    for (size_t i = 0; i < la.size(); ++i) EXPECT_NEAR(la[i], lb[i], 1e-5) << target << " step " << i;
+    for (const auto& p : a->named_parameters()) {
+      EXPECT_TRUE(torch::allclose(p.value(), c->named_parameters()[p.key()], 1e-5, 1e-6))
+          << target << " " << p.key();
+    }
+  }
+}
+
+TEST(Checkpoint, KeepsNewestAndSkipsDamaged) {
+  TempDir dir;
+  const Dataset d = testing::make_color_dataset(16, 8, 2);
+  auto tok = tiny_label_tokenizer(d);
+  MimModel model(tiny_config("tokens"));
+  AdamW opt(*model, {});
+  CheckpointInfo info;
+  std::vector<std::string> paths;
+  for (int64_t step : {1, 2, 3}) {
+    info.position.step = step;
+    paths.push_back(save_checkpoint(dir.path(), *model, &opt, tok.get(), info, 2));
+  }
+  EXPECT_FALSE(std::ifstream(paths[0]).good()) << "oldest should be pruned";
+  EXPECT_EQ(latest_checkpoint(dir.path()), paths[2]);
+  std::filesystem::resize_file(paths[2], std::filesystem::file_size(paths[2]) / 2);
+  EXPECT_EQ(latest_checkpoint(dir.path()), paths[1]);
+
+  const Checkpoint c = load_checkpoint(paths[1]);
+  EXPECT_EQ(c.info.position.step, 2);
+  auto embedded = checkpoint_tokenizer(c);
+  ASSERT_NE(embedded, nullptr);
+  EXPECT_EQ(embedded->spec().kind, "label");
+  MimModel other(tiny_config("tokens"));
+  restore_model(c, *other);
+  for (const auto& p : model->named_parameters()) {
+    EXPECT_TRUE(torch::equal(p.value(), other->named_parameters()[p.key()])) << p.key();
+  }
+  MimModel wrong(tiny_config("pixels"));
+  EXPECT_THROW(restore_model(c, *wrong), Error);
+}
+
+}  // namespace
+}  // namespace clustermim
