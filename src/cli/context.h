@@ -50,5 +50,6 @@ void write_json(const std::string& path, const nlohmann::json& value);
 void register_data_commands(CLI::App& app, GlobalOptions& global);
 void register_tokenizer_commands(CLI::App& app, GlobalOptions& global);
 void register_tcas_command(CLI::App& app, GlobalOptions& global);
+void register_run_commands(CLI::App& app, GlobalOptions& global, const std::string& command_line);
 
 }  // namespace clustermim

@@ -13,30 +13,29 @@ namespace clustermim {
 
 namespace {
 
-/// Per-chunk nearest centroid: indices [n] int64 and squared distances [n] float.
+/// Nearest centroid of every point: indices [N] int64 and squared distances [N] float.
 struct Assignment {
   torch::Tensor index;
   torch::Tensor distance;
 };
 
-Assignment nearest_chunk(const torch::Tensor& x, const torch::Tensor& c,
-                         const torch::Tensor& c_norms) {
-  const torch::Tensor x_norms = x.pow(2).sum(1, /*keepdim=*/true);
-  const torch::Tensor d = torch::addmm(c_norms.unsqueeze(0), x, c.t(), /*beta=*/1, /*alpha=*/-2);
-  auto best = d.min(1);
-  return {std::get<1>(best), (std::get<0>(best) + x_norms.squeeze(1)).clamp_min(0)};
-}
+/// Squared row norms [N] (norm() avoids the [N, D] temporary of x * x).
+torch::Tensor squared_norms(const torch::Tensor& x) { return x.norm(2, 1).square(); }
 
-Assignment assign_all(const torch::Tensor& x, const torch::Tensor& c, int64_t chunk_rows) {
-  const torch::Tensor c_norms = c.pow(2).sum(1);
-  std::vector<torch::Tensor> index, distance;
+Assignment assign_all(const torch::Tensor& x, const torch::Tensor& x_norms, const torch::Tensor& c,
+                      int64_t chunk_rows) {
+  const torch::Tensor c_norms = squared_norms(c).unsqueeze(0);
+  const torch::Tensor ct = c.t();
+  Assignment a{torch::empty({x.size(0)}, x.options().dtype(torch::kLong)),
+               torch::empty({x.size(0)}, x.options())};
   for (int64_t start = 0; start < x.size(0); start += chunk_rows) {
-    const int64_t end = std::min(start + chunk_rows, x.size(0));
-    Assignment a = nearest_chunk(x.slice(0, start, end), c, c_norms);
-    index.push_back(a.index);
-    distance.push_back(a.distance);
+    const int64_t n = std::min(chunk_rows, x.size(0) - start);
+    const torch::Tensor d = torch::addmm(c_norms, x.narrow(0, start, n), ct, /*beta=*/1, /*alpha=*/-2);
+    auto best = d.min(1);
+    a.index.narrow(0, start, n).copy_(std::get<1>(best));
+    a.distance.narrow(0, start, n).copy_((std::get<0>(best) + x_norms.narrow(0, start, n)).clamp_min_(0));
   }
-  return {torch::cat(index), torch::cat(distance)};
+  return a;
 }
 
 /// Draws an index with probability proportional to weights (a cumulative-sum search).
@@ -50,14 +49,23 @@ torch::Tensor sample_proportional(const torch::Tensor& cumulative, int64_t count
   return torch::searchsorted(cumulative, targets).clamp_max(cumulative.size(0) - 1);
 }
 
-/// Greedy k-means++ (Arthur & Vassilvitskii; sklearn's variant with several trials per centre).
-torch::Tensor init_kmeans_plus_plus(const torch::Tensor& x, const KMeansOptions& o) {
+/// Greedy k-means++ (Arthur & Vassilvitskii; sklearn's variant with several trials per centre),
+/// on a random sample of at most `init_sample` points.
+torch::Tensor init_kmeans_plus_plus(const torch::Tensor& all, const KMeansOptions& o) {
+  std::mt19937_64 rng(o.seed);
+  torch::Tensor x = all;
+  if (o.init_sample > 0 && all.size(0) > std::max(o.init_sample, o.k)) {
+    const int64_t m = std::max(o.init_sample, o.k);
+    std::vector<int64_t> rows(m);
+    std::uniform_int_distribution<int64_t> pick(0, all.size(0) - 1);
+    for (auto& r : rows) r = pick(rng);
+    x = all.index_select(0, torch::tensor(rows, torch::kLong).to(all.device()));
+  }
   const int64_t n = x.size(0);
   const int64_t trials =
       o.init_trials > 0 ? o.init_trials : 2 + static_cast<int64_t>(std::log(double(o.k)));
-  std::mt19937_64 rng(o.seed);
   std::uniform_int_distribution<int64_t> first(0, n - 1);
-  const torch::Tensor x_norms = x.pow(2).sum(1);
+  const torch::Tensor x_norms = squared_norms(x);
 
   std::vector<int64_t> chosen{first(rng)};
   torch::Tensor closest =
@@ -99,12 +107,13 @@ torch::Tensor assign_nearest(const torch::Tensor& points, const torch::Tensor& c
                              int64_t chunk_rows) {
   CM_CHECK(points.dim() == 2 && centroids.dim() == 2 && points.size(1) == centroids.size(1),
            "points [N, D] and centroids [K, D] must share D");
-  return assign_all(points, centroids.to(points.scalar_type()), chunk_rows).index;
+  return assign_all(points, squared_norms(points), centroids.to(points.scalar_type()), chunk_rows)
+      .index;
 }
 
 double kmeans_objective(const torch::Tensor& points, const torch::Tensor& centroids,
                         int64_t chunk_rows) {
-  return assign_all(points, centroids.to(points.scalar_type()), chunk_rows)
+  return assign_all(points, squared_norms(points), centroids.to(points.scalar_type()), chunk_rows)
       .distance.to(torch::kFloat64).mean().item<double>();
 }
 
@@ -128,8 +137,9 @@ KMeansResult fit_kmeans(const torch::Tensor& points, const KMeansOptions& o,
     c = init_kmeans_plus_plus(x, o);
   }
   const int64_t dim = x.size(1);
+  const torch::Tensor x_norms = squared_norms(x);
   for (int it = 0; it < o.iterations; ++it) {
-    Assignment a = assign_all(x, c, o.chunk_rows);
+    Assignment a = assign_all(x, x_norms, c, o.chunk_rows);
     torch::Tensor sums = torch::zeros({o.k, dim}, x.options());
     sums.index_add_(0, a.index, x);
     const torch::Tensor counts = torch::bincount(a.index, {}, o.k);

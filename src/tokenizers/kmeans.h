@@ -23,6 +23,7 @@ struct KMeansOptions {
   double tolerance = 1e-4;     ///< stop when the objective improves by less than this fraction
   int64_t chunk_rows = 4096;   ///< rows per distance chunk (memory: chunk_rows * k floats)
   int64_t init_trials = 0;     ///< k-means++ candidates per centre; 0 = 2 + ln(k) (sklearn)
+  int64_t init_sample = 16384; ///< k-means++ runs on this many sampled points (>= k); 0 = all
   bool spherical = false;      ///< L2-normalise points and centroids (cosine K-means)
   uint64_t seed = 0;           ///< initialisation seed
   torch::Tensor initial;       ///< [K, D] starting centroids (warm start); undefined = k-means++

@@ -4,6 +4,7 @@
 #include "tokenizers/pixel_kmeans.h"
 
 #include "backend/tensor_batches.h"
+#include "backend/tensor_io.h"
 #include "core/error.h"
 #include "data/subset.h"
 #include "io/tensor_file.h"
@@ -41,8 +42,7 @@ torch::Tensor PixelKMeansTokenizer::tokenize_checked(const TokenizerInput& input
 
 void PixelKMeansTokenizer::save_state(TensorFile& file) const {
   file.meta["normalize_patches"] = normalize_patches_;
-  const torch::Tensor c = centroids_.to(torch::kCPU).contiguous();
-  file.add("centroids", DType::F32, {c.size(0), c.size(1)}, c.data_ptr<float>());
+  put_tensor(file, "centroids", centroids_);
 }
 
 torch::Tensor sample_patch_vectors(const Dataset& dataset, const ChannelStats& stats,
@@ -102,12 +102,9 @@ std::unique_ptr<PixelKMeansTokenizer> fit_pixel_kmeans(const Dataset& dataset,
 }
 
 std::unique_ptr<Tokenizer> load_pixel_kmeans(TokenizerSpec spec, const TensorFile& file) {
-  const TensorRecord& c = file.get("centroids");
   const int64_t dim = spec.patch_size * spec.patch_size * spec.channels;
-  CM_REQUIRE(c.dtype == DType::F32 && c.shape == std::vector<int64_t>({spec.vocab, dim}),
-             file.source, ": centroids must be F32 [", spec.vocab, ", ", dim, "]");
-  torch::Tensor centroids = torch::from_blob(const_cast<uint8_t*>(c.data.data()),
-                                             {spec.vocab, dim}, torch::kFloat32).clone();
+  CM_REQUIRE(file.get("centroids").dtype == DType::F32, file.source, ": centroids must be F32");
+  const torch::Tensor centroids = get_tensor(file, "centroids", torch::IntArrayRef({spec.vocab, dim}));
   const bool normalize = file.meta.value("normalize_patches", false);
   return std::make_unique<PixelKMeansTokenizer>(std::move(spec), centroids, normalize);
 }

@@ -74,16 +74,23 @@ torch::Tensor Tokenizer::tokenize(const TokenizerInput& input) const {
   return tokenize_checked(input);
 }
 
-void Tokenizer::save(const std::string& path) const {
+TensorFile Tokenizer::to_file() const {
   TensorFile file;
   file.magic = kTokenizerMagic;
   file.meta = spec_to_json(spec_);
   save_state(file);
-  save_tensor_file(path, file);
+  return file;
 }
 
+void Tokenizer::save(const std::string& path) const { save_tensor_file(path, to_file()); }
+
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path) {
-  const TensorFile file = load_tensor_file(path, kTokenizerMagic);
+  return tokenizer_from_file(load_tensor_file(path, kTokenizerMagic));
+}
+
+std::unique_ptr<Tokenizer> tokenizer_from_file(const TensorFile& file) {
+  const std::string& path = file.source;
+  CM_REQUIRE(file.magic == kTokenizerMagic, path, ": not a tokenizer (magic '", file.magic, "')");
   TokenizerSpec spec = spec_from_json(file.meta, path);
   if (spec.kind == "pixel-kmeans") return load_pixel_kmeans(std::move(spec), file);
   if (spec.kind == "label") return std::make_unique<LabelTokenizer>(std::move(spec));

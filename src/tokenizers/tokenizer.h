@@ -16,10 +16,9 @@
 
 #include "backend/torch_pch.h"
 #include "data/dataset.h"
+#include "io/tensor_file.h"
 
 namespace clustermim {
-
-struct TensorFile;
 
 /// What a tokenizer sees: a batch of images with their identities.
 struct TokenizerInput {
@@ -57,6 +56,8 @@ class Tokenizer {
   /// Moves fitted state (centroids, ...) to `device`.
   virtual void to(torch::Device device) {}
 
+  /// The tokenizer as a "CMTK" tensor file (what save writes; checkpoints embed it).
+  TensorFile to_file() const;
   /// Saves to a "CMTK" tensor file (atomic write).
   void save(const std::string& path) const;
 
@@ -70,6 +71,8 @@ class Tokenizer {
 
 /// Loads a tokenizer file; throws Error naming the file on any problem.
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path);
+/// Rebuilds a tokenizer from a "CMTK" tensor file already in memory.
+std::unique_ptr<Tokenizer> tokenizer_from_file(const TensorFile& file);
 
 /// Throws Error (naming `source`) when images of size `image_size` with `channels` channels
 /// cannot be fed to this tokenizer.

@@ -1,0 +1,104 @@
+/*
+ * K-means fit time and objective: clustermim's LibTorch Lloyd against sklearn's MiniBatchKMeans
+ * with partial_fit (the paper's code), on the same pixel-patch vectors of a real dataset, from
+ * one run. Prints medians over --repeats fits and the speed ratio; writes bench/out/kmeans.json.
+ *
+ *   bench_kmeans [--data fashion-mnist] [--vocab 64,256] [--max-patches 200000] [--repeats 3]
+ */
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "backend/runtime.h"
+#include "core/error.h"
+#include "io/file_util.h"
+#include "tokenizers/pixel_kmeans.h"
+
+namespace cm = clustermim;
+
+namespace {
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+nlohmann::json run_python(const std::string& command) {
+  std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(command.c_str(), "r"), pclose);
+  CM_REQUIRE(pipe != nullptr, "cannot run: ", command);
+  std::string out;
+  char buffer[4096];
+  while (fgets(buffer, sizeof(buffer), pipe.get()) != nullptr) out += buffer;
+  CM_REQUIRE(!out.empty(), "reference produced no output: ", command);
+  return nlohmann::json::parse(out);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  cm::prepare_process_environment(argv);
+  CLI::App app{"K-means: clustermim vs sklearn MiniBatchKMeans"};
+  std::string data = "fashion-mnist", python = "/usr/bin/python3", out = "bench/out/kmeans.json";
+  std::vector<int64_t> vocabs{64, 256};
+  int64_t max_patches = 200000;
+  int repeats = 3, iterations = 30;
+  app.add_option("--data", data)->capture_default_str();
+  app.add_option("--vocab", vocabs)->delimiter(',')->capture_default_str();
+  app.add_option("--max-patches", max_patches)->capture_default_str();
+  app.add_option("--iterations", iterations)->capture_default_str();
+  app.add_option("--repeats", repeats)->capture_default_str();
+  app.add_option("--python", python)->capture_default_str();
+  app.add_option("--out", out)->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+  const int threads = cm::configure_threads(0);
+
+  const cm::Dataset train = cm::load_dataset(data, "train");
+  const cm::ChannelStats stats = cm::compute_channel_stats(train);
+  cm::PixelKMeansOptions po;
+  po.patch_size = 4;
+  po.max_patches = max_patches;
+  const torch::Tensor points = cm::sample_patch_vectors(train, stats, po, torch::kCPU).contiguous();
+  const std::string points_file = "/tmp/clustermim-bench-points.f32";
+  cm::write_file_atomic(points_file, points.data_ptr<float>(), points.numel() * sizeof(float));
+
+  nlohmann::json rows = nlohmann::json::array();
+  std::printf("K-means on %ld x %ld %s patch vectors, %d threads, median of %d\n",
+              points.size(0), points.size(1), data.c_str(), threads, repeats);
+  std::printf("%6s %12s %14s %12s %14s %8s\n", "K", "ours s", "ours obj", "sklearn s",
+              "sklearn obj", "speedup");
+  for (int64_t k : vocabs) {
+    std::vector<double> seconds, objective;
+    for (int r = 0; r < repeats; ++r) {
+      cm::KMeansOptions ko;
+      ko.k = k;
+      ko.iterations = iterations;
+      ko.seed = r;
+      const cm::KMeansResult fit = cm::fit_kmeans(points, ko);
+      seconds.push_back(fit.seconds);
+      objective.push_back(cm::kmeans_objective(points, fit.centroids));
+    }
+    std::ostringstream cmd;
+    cmd << python << " bench/kmeans_reference.py --points " << points_file << " --dim "
+        << points.size(1) << " --k " << k << " --repeats " << repeats;
+    const nlohmann::json ref = run_python(cmd.str());
+    const double ref_s = median(ref.at("seconds").get<std::vector<double>>());
+    const double ref_obj = median(ref.at("objective").get<std::vector<double>>());
+    const double ours_s = median(seconds), ours_obj = median(objective);
+    std::printf("%6ld %12.2f %14.5f %12.2f %14.5f %7.2fx\n", k, ours_s, ours_obj, ref_s, ref_obj,
+                ref_s / ours_s);
+    rows.push_back({{"k", k}, {"ours_seconds", ours_s}, {"ours_objective", ours_obj},
+                    {"sklearn_seconds", ref_s}, {"sklearn_objective", ref_obj},
+                    {"kmeans_ratio_vs_minibatch", ref_s / ours_s}});
+  }
+  const nlohmann::json summary = {{"points", points.size(0)}, {"dim", points.size(1)},
+                                  {"threads", threads}, {"repeats", repeats},
+                                  {"iterations", iterations}, {"data", data}, {"rows", rows}};
+  cm::write_file_atomic(out, summary.dump(2) + "\n");
+  std::printf("wrote %s\n", out.c_str());
+  return 0;
+}

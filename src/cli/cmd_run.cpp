@@ -1,0 +1,206 @@
+/*
+ * `clustermim pretrain | eval | run`: MIM pretraining from a config, evaluation of a checkpoint,
+ * and the whole chain (fit tokenizer -> TCAS -> pretrain each method -> k-NN and linear probe
+ * -> report). Configs are TOML files with `--set key=value` overrides (cli/run_config.h).
+ */
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <filesystem>
+#include <iostream>
+
+#include "cli/context.h"
+#include "cli/pipeline.h"
+#include "cli/report.h"
+#include "cli/run_config.h"
+#include "core/error.h"
+#include "io/config.h"
+#include "io/file_util.h"
+#include "metrics/tcas.h"
+#include "tokenizers/tokenizer_factory.h"
+
+namespace clustermim {
+
+namespace {
+
+struct RunArgs {
+  std::string config_path;
+  std::vector<std::string> sets;
+  std::string out;
+  std::string method = "clustermim";
+  std::string command;
+};
+
+struct EvalArgs {
+  std::string which;
+  std::string checkpoint;
+  std::string random_init;
+  std::string config_path;
+  std::vector<std::string> sets;
+  std::string json;
+};
+
+nlohmann::json resolved_config(const RunArgs& args) {
+  nlohmann::json config = load_run_config(args.config_path, args.sets);
+  if (!args.out.empty()) config["run"]["out_dir"] = args.out;
+  return config;
+}
+
+nlohmann::json score_row(const std::string& method, const EncoderScores& s) {
+  return {{"method", method}, {"knn_top1", s.knn_top1}, {"knn_top5", s.knn_top5},
+          {"linear_top1", s.linear_top1}, {"linear_top5", s.linear_top5}, {"eval_s", s.seconds}};
+}
+
+void run_pretrain(const RunArgs& args, const GlobalOptions& global) {
+  const torch::Device device = apply_global_options(global);
+  const nlohmann::json config = resolved_config(args);
+  const std::string out = config["run"]["out_dir"].get<std::string>();
+  const Dataset train = open_dataset(config["data"]["dataset"].get<std::string>(),
+                                     config["data"]["train_split"].get<std::string>(), global);
+  const ChannelStats stats = compute_channel_stats(train);
+  write_json(out + "/config.json", config);
+  std::unique_ptr<Tokenizer> tokenizer;
+  if (args.method == "clustermim") {
+    tokenizer = prepare_tokenizer(config, train, stats, out, device, global.workers);
+  }
+  const MethodResult r =
+      run_method(config, args.method, tokenizer.get(), train, stats, out, device, global.workers);
+  std::cout << "pretrained " << args.method << ": " << r.pretrain.steps << " steps, last-epoch loss "
+            << fixed(r.pretrain.last_loss, 4) << ", " << fixed(r.pretrain.images_per_second, 0)
+            << " img/s; checkpoint " << r.pretrain.checkpoint << "\n";
+}
+
+void run_eval(const EvalArgs& args, const GlobalOptions& global) {
+  const torch::Device device = apply_global_options(global);
+  CM_REQUIRE(args.checkpoint.empty() != args.random_init.empty(),
+             "eval: give exactly one of --checkpoint FILE or --random-init PRESET");
+  nlohmann::json config = load_run_config(args.config_path, args.sets);
+  ChannelStats stats;
+  MimModel model{nullptr};
+  std::string cache;
+  if (!args.checkpoint.empty()) {
+    const Checkpoint c = load_checkpoint(args.checkpoint);
+    model = model_from_checkpoint(c, &stats);
+    if (args.config_path.empty() && c.info.config.contains("run")) {
+      config = resolve_config(default_run_config(), c.info.config["run"], args.sets, args.checkpoint);
+    }
+    cache = args.checkpoint + ".features";
+  } else {
+    config["model"]["preset"] = args.random_init;
+    torch::manual_seed(config["pretrain"]["seed"].get<uint64_t>());
+    model = MimModel(model_config(config, "random-init"));
+  }
+  model->to(device);
+  const std::string data = config["data"]["dataset"].get<std::string>();
+  const Dataset train = open_dataset(data, config["data"]["train_split"].get<std::string>(), global);
+  const Dataset test = open_dataset(data, config["data"]["eval_split"].get<std::string>(), global);
+  if (args.checkpoint.empty()) stats = compute_channel_stats(train);
+  if (!cache.empty()) make_dirs(cache);
+  const EncoderScores s = evaluate_encoder(model->encoder(), train, test, stats, config, device,
+                                           global.workers, cache, args.which);
+  const nlohmann::json row = score_row(args.checkpoint.empty() ? "random-init" : args.checkpoint, s);
+  if (args.which == "knn") {
+    std::cout << "k-NN (k = " << config["eval"]["knn_k"] << "): top-1 " << fixed(100 * s.knn_top1, 2)
+              << " %, top-5 " << fixed(100 * s.knn_top5, 2) << " %\n";
+  } else {
+    std::cout << "linear probe: top-1 " << fixed(100 * s.linear_top1, 2) << " %, top-5 "
+              << fixed(100 * s.linear_top5, 2) << " %\n";
+  }
+  if (!args.json.empty()) write_json(args.json, row);
+}
+
+void run_all(const RunArgs& args, const GlobalOptions& global) {
+  const auto start = std::chrono::steady_clock::now();
+  const torch::Device device = apply_global_options(global);
+  const nlohmann::json config = resolved_config(args);
+  const std::string out = config["run"]["out_dir"].get<std::string>();
+  write_json(out + "/config.json", config);
+  const std::string data = config["data"]["dataset"].get<std::string>();
+  const Dataset train = open_dataset(data, config["data"]["train_split"].get<std::string>(), global);
+  const Dataset test = open_dataset(data, config["data"]["eval_split"].get<std::string>(), global);
+  const ChannelStats stats = compute_channel_stats(train);
+  const auto methods = config["run"]["methods"].get<std::vector<std::string>>();
+
+  std::unique_ptr<Tokenizer> tokenizer;
+  nlohmann::json tcas;
+  if (std::find(methods.begin(), methods.end(), "clustermim") != methods.end()) {
+    tokenizer = prepare_tokenizer(config, train, stats, out, device, global.workers);
+    tcas = tcas_to_json(compute_tcas(count_token_classes(*tokenizer, test, global.workers, device)));
+    spdlog::info("tokenizer TCAS on {} {}: {:.4f}", test.name, test.split, tcas["tcas"].get<double>());
+  }
+  nlohmann::json rows = nlohmann::json::array();
+  for (const std::string& method : methods) {
+    const auto t0 = std::chrono::steady_clock::now();
+    MethodResult r = run_method(config, method, tokenizer.get(), train, stats, out, device, global.workers);
+    const std::string cache = r.dir.empty() ? "" : r.dir + "/features-step" + std::to_string(r.pretrain.steps);
+    if (!cache.empty()) make_dirs(cache);
+    const EncoderScores s = evaluate_encoder(r.model->encoder(), train, test, stats, config,
+                                             device, global.workers, cache);
+    nlohmann::json row = score_row(method, s);
+    row["epochs"] = method == "random-init" ? 0 : config["pretrain"]["epochs"].get<int64_t>();
+    row["wall_s"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (method == "clustermim") {
+      row["tokenizer"] = tokenizer->spec().kind;
+      row["vocab"] = tokenizer->spec().vocab;
+      row["tcas"] = tcas["tcas"];
+      row["masked_token_accuracy"] = r.pretrain.last_accuracy;
+    } else if (method == "mae") {
+      row["tokenizer"] = config["model"]["norm_pix"].get<bool>() ? "normalized pixels" : "pixels";
+    }
+    if (method != "random-init") {
+      row["pretrain_images_per_second"] = r.pretrain.images_per_second;
+      row["last_loss"] = r.pretrain.last_loss;
+    }
+    rows.push_back(row);
+    spdlog::info("{}: k-NN {:.2f} %, linear {:.2f} %", method, 100 * s.knn_top1, 100 * s.linear_top1);
+  }
+  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const nlohmann::json report = {{"rows", rows}, {"config", config}, {"tcas", tcas},
+                                 {"machine", describe_machine(device.str())},
+                                 {"command", args.command}, {"wall_s", wall}};
+  write_report(out, report);
+  write_training_curves(out, methods);
+  std::cout << "\n" << format_report_table(rows) << "\nreport: " << out << "/report.md\n";
+}
+
+void add_config_options(CLI::App& cmd, RunArgs& args) {
+  cmd.add_option("config", args.config_path, "TOML config file (defaults apply to what it omits)");
+  cmd.add_option("--set", args.sets, "Override a setting: key.path=value (repeatable)");
+  cmd.add_option("--out", args.out, "Output folder (overrides run.out_dir)");
+}
+
+}  // namespace
+
+void register_run_commands(CLI::App& app, GlobalOptions& global, const std::string& command_line) {
+  auto pre = std::make_shared<RunArgs>();
+  pre->command = command_line;
+  CLI::App* pre_cmd = app.add_subcommand("pretrain", "Pretrain a ViT with ClusterMIM or MAE targets");
+  add_config_options(*pre_cmd, *pre);
+  pre_cmd->add_option("--method", pre->method, "clustermim | mae")->capture_default_str();
+  pre_cmd->callback([pre, &global] { run_pretrain(*pre, global); });
+
+  CLI::App* eval_cmd = app.add_subcommand("eval", "Evaluate a frozen encoder (k-NN or linear probe)");
+  eval_cmd->require_subcommand(1);
+  for (const std::string which : {"knn", "linear"}) {
+    auto args = std::make_shared<EvalArgs>();
+    args->which = which;
+    CLI::App* sub = eval_cmd->add_subcommand(
+        which, which == "knn" ? "k-NN classification (cosine, weighted vote)"
+                              : "Linear probe (BatchNorm + Linear on cached features)");
+    sub->add_option("--checkpoint", args->checkpoint, "Checkpoint (.cmck) of `pretrain`");
+    sub->add_option("--random-init", args->random_init, "Evaluate a randomly initialised preset");
+    sub->add_option("--config", args->config_path, "TOML config (default: the checkpoint's)");
+    sub->add_option("--set", args->sets, "Override a setting: key.path=value (repeatable)");
+    sub->add_option("--json", args->json, "Write the scores as JSON to this file");
+    sub->callback([args, &global] { run_eval(*args, global); });
+  }
+
+  auto all = std::make_shared<RunArgs>();
+  all->command = command_line;
+  CLI::App* run_cmd = app.add_subcommand(
+      "run", "Fit tokenizer -> TCAS -> pretrain each method -> k-NN + linear probe -> report");
+  add_config_options(*run_cmd, *all);
+  run_cmd->callback([all, &global] { run_all(*all, global); });
+}
+
+}  // namespace clustermim

@@ -1,0 +1,40 @@
+/*
+ * The run configuration of `pretrain`, `eval` and `run`: defaults, file + `--set` overrides
+ * (io/config.h), and the typed option structs read from it. One table of defaults documents
+ * every setting; `configs/*.toml` override parts of it.
+ */
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "eval/knn.h"
+#include "eval/linear_probe.h"
+#include "models/mim.h"
+#include "tokenizers/pixel_kmeans.h"
+#include "train/pretrain.h"
+
+namespace clustermim {
+
+/// Every setting with its default value.
+nlohmann::json default_run_config();
+
+/// Defaults <- `path` (empty = none) <- overrides.
+nlohmann::json load_run_config(const std::string& path, const std::vector<std::string>& overrides);
+
+/// The model of `method` ("clustermim" | "mae" | "random-init"): the preset, with the mask
+/// ratio, target and vocabulary from the config.
+MimConfig model_config(const nlohmann::json& config, const std::string& method);
+
+/// Tokenizer fitting options (patch and image size from the model preset).
+PixelKMeansOptions tokenizer_options(const nlohmann::json& config, int workers);
+
+/// Pretraining options; `out_dir` is the method's folder.
+PretrainOptions pretrain_options(const nlohmann::json& config, const std::string& out_dir,
+                                 int workers);
+
+KnnOptions knn_options(const nlohmann::json& config);
+LinearProbeOptions linear_options(const nlohmann::json& config);
+
+}  // namespace clustermim
