@@ -31,9 +31,9 @@ void check_dataset(const Dataset& d) {
   CM_REQUIRE(d.channels == 1 || d.channels == 3, "loader: dataset '", d.name, "' has ",
              d.channels, " channels, expected 1 or 3");
   CM_REQUIRE(d.height > 0 && d.width > 0, "loader: dataset '", d.name, "' has empty images");
-  CM_REQUIRE(static_cast<int64_t>(d.pixels.size()) == d.size() * d.image_bytes(), "loader: dataset '",
-             d.name, "' holds ", d.pixels.size(), " pixel bytes, expected N*H*W*C = ",
-             d.size() * d.image_bytes());
+  const int64_t expected = d.size() * d.image_bytes();
+  CM_REQUIRE(static_cast<int64_t>(d.pixels.size()) == expected, "loader: dataset '", d.name,
+             "' holds ", d.pixels.size(), " pixel bytes, expected N*H*W*C = ", expected);
 }
 
 }  // namespace
@@ -167,8 +167,8 @@ bool BatchLoader::next(Batch& out) {
   const auto it = ready_.find(next_take_);
   if (it == ready_.end()) std::rethrow_exception(error_);
   std::swap(out, it->second);
-  if (static_cast<int64_t>(pool_.size()) < static_cast<int64_t>(options_.workers) * options_.prefetch)
-    pool_.push_back(std::move(it->second));
+  const int64_t capacity = static_cast<int64_t>(options_.workers) * options_.prefetch;
+  if (static_cast<int64_t>(pool_.size()) < capacity) pool_.push_back(std::move(it->second));
   ready_.erase(it);
   ++next_take_;
   lock.unlock();

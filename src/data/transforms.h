@@ -9,8 +9,8 @@
  * The output is a plain float buffer so that this stays torch-free. Randomness comes from a
  * caller-owned Rng (SplitMix64) with our own uniform draws: std:: distributions are
  * implementation-defined, and seeding a std::mt19937_64 for every sample took ~15% of the
- * loader's time on 32x32 images. So a seed gives the same crops on every platform. The chosen crop is
- * returned as a CropBox so that tests and online tokenization can replay it.
+ * loader's time on 32x32 images. So a seed gives the same crops on every platform. The chosen
+ * crop is returned as a CropBox so that tests and online tokenization can replay it.
  */
 #pragma once
 

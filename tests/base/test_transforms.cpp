@@ -61,7 +61,8 @@ TEST(Transforms, EvalOnSizedImageIsExactlyNormalize) {
   ASSERT_EQ(out.size(), 3u * 8 * 8);
   for (int c = 0; c < 3; ++c)
     for (int y = 0; y < 8; ++y)
-      for (int x = 0; x < 8; ++x) EXPECT_EQ(out_at(out, 8, c, y, x), normalized(img.at(y, x, c), stats, c));
+      for (int x = 0; x < 8; ++x)
+        EXPECT_EQ(out_at(out, 8, c, y, x), normalized(img.at(y, x, c), stats, c));
 }
 
 TEST(Transforms, CenterCropPicksTheCenter) {
@@ -160,7 +161,8 @@ TEST(Transforms, FlipMirrorsColumns) {
   apply_crop(img.view(), {0, 0, 5, 5, true}, 5, test_stats(), mirrored.data());
   for (int c = 0; c < 3; ++c)
     for (int y = 0; y < 5; ++y)
-      for (int x = 0; x < 5; ++x) EXPECT_EQ(out_at(mirrored, 5, c, y, x), out_at(plain, 5, c, y, 4 - x));
+      for (int x = 0; x < 5; ++x)
+        EXPECT_EQ(out_at(mirrored, 5, c, y, x), out_at(plain, 5, c, y, 4 - x));
 }
 
 TEST(Transforms, TrainOutputIsFiniteAndShaped) {
@@ -185,7 +187,8 @@ TEST(Transforms, ConstantImageStaysConstant) {
   for (int i = 0; i < 100; ++i) {
     train_transform(img.view(), 32, stats, AugmentOptions{}, rng, out.data());
     for (int c = 0; c < 3; ++c)
-      for (int p = 0; p < 32 * 32; ++p) ASSERT_EQ(out[c * 1024 + p], normalized(values[c], stats, c));
+      for (int p = 0; p < 32 * 32; ++p)
+        ASSERT_EQ(out[c * 1024 + p], normalized(values[c], stats, c));
   }
 }
 
