@@ -3,10 +3,12 @@
  */
 #include "backend/runtime.h"
 
+#include <malloc.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <fstream>
+#include <limits>
 #include <sstream>
 #include <thread>
 
@@ -34,6 +36,8 @@ bool cpu_has_flag(const std::string& flag) {
 }  // namespace
 
 void prepare_process_environment(char** argv) {
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  mallopt(M_TRIM_THRESHOLD, std::numeric_limits<int>::max());
   if (std::getenv("OPENBLAS_CORETYPE") != nullptr) return;
   if (std::getenv("CLUSTERMIM_NO_REEXEC") != nullptr) return;
   if (!cpu_has_flag("avx512f")) return;
