@@ -10,6 +10,7 @@ torch.nn.functional.interpolate(mode='bicubic') per image). Prints images/s.
     /usr/bin/python3 bench/loader_reference.py [--workers 2] [--epochs 2]
 """
 import argparse
+import json
 import math
 import time
 
@@ -89,6 +90,7 @@ def main():
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--images", type=int, default=20000)
+    parser.add_argument("--json", help="also write {\"images_per_second\": ...} to this file")
     args = parser.parse_args()
     torch.set_num_threads(1)
     transform, kind = make_transform()
@@ -104,6 +106,10 @@ def main():
     seconds = time.perf_counter() - start
     print(f"{kind}, {args.workers} workers: {images} images in {seconds:.2f} s = "
           f"{images / seconds:.0f} images/s")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"kind": kind, "workers": args.workers,
+                       "images_per_second": images / seconds}, f)
 
 
 if __name__ == "__main__":

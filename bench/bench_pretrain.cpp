@@ -1,0 +1,184 @@
+/*
+ * One pretraining step (masking, MIM forward under autocast, token loss with label smoothing 0.1,
+ * backward, AdamW) in clustermim's LibTorch against the same model, batch and precision written
+ * in Python PyTorch from the MAE recipe (bench/pretrain_reference.py, the framework of the
+ * paper's code), from one run. Reports images/s (batch / median step time) of each and the ratio
+ * ours / Python; writes bench/out/pretrain.json.
+ *
+ * The Python child inherits this process's environment (OPENBLAS_CORETYPE included) but not the
+ * mallopt() settings of prepare_process_environment, so it is also run with the same settings
+ * passed as glibc's MALLOC_*_ variables ("python tuned malloc"), to show how much of the ratio
+ * is the allocator.
+ *
+ *   bench_pretrain [--preset vit-tiny-32] [--batch 128] [--precision bf16|fp32|both]
+ *                  [--python-malloc default|tuned|both] [--repeats 1]
+ */
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "backend/runtime.h"
+#include "backend/torch_compat.h"
+#include "core/error.h"
+#include "io/file_util.h"
+#include "models/mim.h"
+#include "train/adamw.h"
+
+namespace cm = clustermim;
+
+namespace {
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+nlohmann::json run_python(const std::string& command) {
+  std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(command.c_str(), "r"), pclose);
+  CM_REQUIRE(pipe != nullptr, "cannot run: ", command);
+  std::string out;
+  char buffer[4096];
+  while (fgets(buffer, sizeof(buffer), pipe.get()) != nullptr) out += buffer;
+  CM_REQUIRE(!out.empty(), "reference produced no output: ", command);
+  return nlohmann::json::parse(out);
+}
+
+/// Matmul and conv FLOPs of one training step of clustermim's model (forward x 3 for backward).
+double gflop_per_step(const cm::MimConfig& c, int64_t batch) {
+  const cm::VitConfig& e = c.encoder;
+  const double grid = static_cast<double>(e.image_size / e.patch_size), patches = grid * grid;
+  const double kept = static_cast<double>(cm::num_kept(static_cast<int64_t>(patches), c.mask_ratio));
+  auto blocks = [&](double n, double d, double depth) {
+    const double hidden = std::floor(d * e.mlp_ratio);
+    return depth * (2 * n * d * (4 * d + 2 * hidden) + 4 * n * n * d);
+  };
+  const double d = static_cast<double>(e.dim), dd = static_cast<double>(c.decoder.dim);
+  const double forward =
+      2 * patches * e.in_chans * e.patch_size * e.patch_size * d + blocks(1 + kept, d, e.depth) +
+      2 * (1 + kept) * d * dd + blocks(1 + patches, dd, c.decoder.depth) +
+      2 * (patches - kept) * dd * static_cast<double>(c.output_dim());
+  return 3 * forward * static_cast<double>(batch) / 1e9;
+}
+
+/// images/s (batch / median step time) of clustermim's step, fresh model and optimizer.
+double time_ours(const cm::MimConfig& config, int64_t batch, int warmup, int steps, bool bf16) {
+  torch::manual_seed(0);
+  cm::MimModel model(config);
+  cm::AdamW optimizer(*model, cm::AdamWOptions{});
+  const int64_t s = config.encoder.image_size, patches = model->encoder()->num_patches();
+  const torch::Tensor images = torch::randn({batch, config.encoder.in_chans, s, s});
+  const torch::Tensor targets = torch::randint(config.vocab, {batch, patches}, torch::kLong);
+  std::vector<double> seconds;
+  for (int i = 0; i < warmup + steps; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    const cm::Masking masking = cm::random_masking(batch, patches, config.mask_ratio, torch::kCPU);
+    cm::MimOutput out;
+    {
+      cm::AutocastGuard autocast(torch::kCPU, torch::kBFloat16, bf16);
+      out = model->forward(images, masking);
+    }
+    const torch::Tensor loss =
+        cm::token_loss(out.predictions.to(torch::kFloat32), targets, masking, 0.1);
+    optimizer.zero_grad();
+    loss.backward();
+    optimizer.step(1e-4);
+    const double value = loss.item<double>();
+    CM_REQUIRE(std::isfinite(value), "non-finite loss at step ", i);
+    const std::chrono::duration<double> dt = std::chrono::steady_clock::now() - start;
+    if (i >= warmup) seconds.push_back(dt.count());
+  }
+  return static_cast<double>(batch) / median(seconds);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  cm::prepare_process_environment(argv);
+  CLI::App app{"Pretraining step: clustermim vs the same model in Python PyTorch"};
+  std::string preset = "vit-tiny-32", precision = "both", python_malloc = "both";
+  std::string python = "/usr/bin/python3", out = "bench/out/pretrain.json";
+  int64_t vocab = 512, batch = 128;
+  int steps = 10, warmup = 3, repeats = 1, threads = 0;
+  app.add_option("--preset", preset)->capture_default_str();
+  app.add_option("--vocab", vocab)->capture_default_str();
+  app.add_option("--batch", batch)->capture_default_str();
+  app.add_option("--steps", steps)->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--warmup", warmup)->capture_default_str()->check(CLI::NonNegativeNumber);
+  app.add_option("--precision", precision)->capture_default_str()
+      ->check(CLI::IsMember({"bf16", "fp32", "both"}));
+  app.add_option("--python-malloc", python_malloc)->capture_default_str()
+      ->check(CLI::IsMember({"default", "tuned", "both"}));
+  app.add_option("--repeats", repeats, "runs of each side; medians reported")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--threads", threads, "0 = all cores")->capture_default_str();
+  app.add_option("--python", python)->capture_default_str();
+  app.add_option("--out", out)->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+  threads = cm::configure_threads(threads);
+  cm::MimConfig config = cm::mim_preset(preset);
+  config.vocab = vocab;
+  cm::validate_mim_config(config);
+  const cm::VitConfig& e = config.encoder;
+  const double gflop = gflop_per_step(config, batch);
+
+  std::vector<std::string> precisions{precision}, mallocs{python_malloc};
+  if (precision == "both") precisions = {"bf16", "fp32"};
+  if (python_malloc == "both") mallocs = {"default", "tuned"};
+  std::printf("pretraining step, %s, vocab %ld, batch %ld, %d threads, median of %d steps "
+              "(after %d warmup) x %d runs, ~%.1f GFLOP/step (clustermim)\n",
+              preset.c_str(), vocab, batch, threads, steps, warmup, repeats, gflop);
+  std::printf("%-9s %14s %13s %7s", "precision", "clustermim/s", "GFLOP/s", "");
+  for (const auto& m : mallocs) std::printf(" %14s %7s", ("python " + m).c_str(), "ratio");
+  std::printf("\n");
+
+  nlohmann::json summary = {{"preset", preset}, {"vocab", vocab}, {"batch", batch},
+                            {"threads", threads}, {"steps", steps}, {"warmup", warmup},
+                            {"repeats", repeats}, {"gflop_per_step", gflop},
+                            {"model", cm::to_json(config)}, {"rows", nlohmann::json::array()}};
+  for (const auto& p : precisions) {
+    std::ostringstream cmd;
+    cmd << python << " bench/pretrain_reference.py --dim " << e.dim << " --depth " << e.depth
+        << " --heads " << e.heads << " --dec-dim " << config.decoder.dim << " --dec-depth "
+        << config.decoder.depth << " --dec-heads " << config.decoder.heads << " --image-size "
+        << e.image_size << " --patch " << e.patch_size << " --vocab " << vocab << " --batch "
+        << batch << " --steps " << steps << " --warmup " << warmup << " --threads " << threads
+        << " --mask-ratio " << config.mask_ratio << (p == "bf16" ? " --bf16" : "");
+    std::vector<double> ours;
+    std::map<std::string, std::vector<double>> ref;
+    for (int r = 0; r < repeats; ++r) {  // interleaved, so drift hits both sides alike
+      ours.push_back(time_ours(config, batch, warmup, steps, p == "bf16"));
+      for (const auto& m : mallocs) {
+        // The values prepare_process_environment gives mallopt(), as glibc environment variables.
+        const std::string env =
+            m == "tuned" ? "MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=2147483647 " : "";
+        ref[m].push_back(run_python(env + cmd.str()).at("images_per_second").get<double>());
+      }
+    }
+    const double ours_ips = median(ours);
+    nlohmann::json row = {{"precision", p}, {"clustermim_images_per_second", ours_ips},
+                          {"clustermim_runs", ours}, {"clustermim_gflops", gflop * ours_ips / batch}};
+    std::printf("%-9s %14.1f %13.1f %7s", p.c_str(), ours_ips, gflop * ours_ips / batch, "");
+    for (const auto& m : mallocs) {
+      const double ips = median(ref[m]), ratio = ours_ips / ips;
+      const std::string suffix = m == "tuned" ? "_tuned_malloc" : "";
+      row["python" + suffix + "_images_per_second"] = ips;
+      row["python" + suffix + "_runs"] = ref[m];
+      row["ratio_vs_python" + suffix] = ratio;
+      summary["pretrain_" + p + "_ratio_vs_python" + suffix] = ratio;
+      std::printf(" %14.1f %6.2fx", ips, ratio);
+    }
+    std::printf("\n");
+    std::fflush(stdout);
+    summary["rows"].push_back(row);
+  }
+  cm::write_file_atomic(out, summary.dump(2) + "\n");
+  std::printf("wrote %s\n", out.c_str());
+  return 0;
+}
