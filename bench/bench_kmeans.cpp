@@ -77,7 +77,9 @@ int main(int argc, char** argv) {
               "sklearn s", "sklearn obj", "speedup");
   for (int64_t k : vocabs) {
     std::ostringstream cmd;
-    cmd << python << " bench/kmeans_reference.py --points " << points_file << " --dim "
+    // The reference gets the allocator settings this process sets with mallopt (runtime.h).
+    cmd << "MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=2147483647 " << python
+        << " bench/kmeans_reference.py --points " << points_file << " --dim "
         << points.size(1) << " --k " << k << " --repeats " << repeats;
     const nlohmann::json ref = run_python(cmd.str());
     const double ref_s = median(ref.at("seconds").get<std::vector<double>>());
