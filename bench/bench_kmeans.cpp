@@ -18,31 +18,14 @@
 #include <sstream>
 
 #include "backend/runtime.h"
+#include "bench_util.h"
 #include "core/error.h"
 #include "io/file_util.h"
 #include "tokenizers/pixel_kmeans.h"
 
 namespace cm = clustermim;
-
-namespace {
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-nlohmann::json run_python(const std::string& command) {
-  std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(command.c_str(), "r"), pclose);
-  CM_REQUIRE(pipe != nullptr, "cannot run: ", command);
-  std::string out;
-  char buffer[4096];
-  while (fgets(buffer, sizeof(buffer), pipe.get()) != nullptr) out += buffer;
-  CM_REQUIRE(!out.empty(), "reference produced no output: ", command);
-  return nlohmann::json::parse(out);
-}
-
-}  // namespace
+using cm::bench::median;
+using cm::bench::run_python;
 
 int main(int argc, char** argv) {
   cm::prepare_process_environment(argv);

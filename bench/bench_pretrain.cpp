@@ -24,6 +24,7 @@
 #include <sstream>
 
 #include "backend/runtime.h"
+#include "bench_util.h"
 #include "backend/torch_compat.h"
 #include "core/error.h"
 #include "io/file_util.h"
@@ -31,24 +32,10 @@
 #include "train/adamw.h"
 
 namespace cm = clustermim;
+using cm::bench::median;
+using cm::bench::run_python;
 
 namespace {
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-nlohmann::json run_python(const std::string& command) {
-  std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(command.c_str(), "r"), pclose);
-  CM_REQUIRE(pipe != nullptr, "cannot run: ", command);
-  std::string out;
-  char buffer[4096];
-  while (fgets(buffer, sizeof(buffer), pipe.get()) != nullptr) out += buffer;
-  CM_REQUIRE(!out.empty(), "reference produced no output: ", command);
-  return nlohmann::json::parse(out);
-}
 
 /// Matmul and conv FLOPs of one training step of clustermim's model (forward x 3 for backward).
 double gflop_per_step(const cm::MimConfig& c, int64_t batch) {
