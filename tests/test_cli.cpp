@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -46,20 +47,21 @@ void write_be32(std::ofstream& f, uint32_t v) {
   f.write(b, 4);
 }
 
-/// Writes an MNIST-style IDX pair: 8x8 images whose brightness encodes the class (2 classes).
-void write_idx(const std::string& dir, const std::string& prefix, int n) {
+/// Writes an MNIST-style IDX pair: size x size images whose brightness encodes the class (2
+/// classes).
+void write_idx(const std::string& dir, const std::string& prefix, int n, int size = 8) {
   std::ofstream images(dir + "/" + prefix + "-images-idx3-ubyte", std::ios::binary);
   std::ofstream labels(dir + "/" + prefix + "-labels-idx1-ubyte", std::ios::binary);
   write_be32(images, 0x803);
   write_be32(images, n);
-  write_be32(images, 8);
-  write_be32(images, 8);
+  write_be32(images, size);
+  write_be32(images, size);
   write_be32(labels, 0x801);
   write_be32(labels, n);
   for (int i = 0; i < n; ++i) {
     const int label = i % 2;
     labels.put(char(label));
-    for (int p = 0; p < 64; ++p) images.put(char(label ? 200 + (p * 7 + i) % 40 : 20 + (p * 5 + i) % 30));
+    for (int p = 0; p < size * size; ++p) images.put(char(label ? 200 + (p * 7 + i) % 40 : 20 + (p * 5 + i) % 30));
   }
 }
 
@@ -123,6 +125,41 @@ TEST_F(Cli, BadInputIsOneLineErrorAndNoOutput) {
   r = run_cli(dir, "tcas --data " + dir.path() + " --tokenizers pixel-kmeans:x");
   EXPECT_NE(r.status, 0);
   EXPECT_NE(r.err.find("pixel-kmeans:x"), std::string::npos) << r.err;
+}
+
+TEST(CliRun, PretrainEvaluateAndReport) {
+  TempDir dir;
+  const std::string data = dir.file("data");
+  std::filesystem::create_directories(data);
+  write_idx(data, "train", 64, 28);
+  write_idx(data, "t10k", 32, 28);
+  const std::string out = dir.file("run");
+  const std::string sets =
+      " --set data.dataset=" + data +
+      " --set pretrain.epochs=1 --set pretrain.batch_size=16 --set tokenizer.vocab=4"
+      " --set tokenizer.max_patches=2000 --set eval.linear_epochs=2 --set eval.linear_batch=32";
+  RunResult r = run_cli(dir, "run configs-none --out " + out + sets);
+  EXPECT_NE(r.status, 0) << "a missing config file must fail";
+  r = run_cli(dir, "run --out " + out + sets);
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto report = nlohmann::json::parse(slurp(out + "/report.json"));
+  ASSERT_EQ(report.at("rows").size(), 3u);
+  EXPECT_EQ(report["rows"][0].at("method"), "clustermim");
+  EXPECT_EQ(report["rows"][0].at("vocab"), 4);
+  EXPECT_TRUE(report["rows"][1].at("linear_top1").is_number());
+  EXPECT_EQ(report["config"]["pretrain"]["epochs"], 1);
+  EXPECT_TRUE(std::filesystem::exists(out + "/report.md"));
+  EXPECT_TRUE(std::filesystem::exists(out + "/curves.png"));
+  EXPECT_TRUE(std::filesystem::exists(out + "/mae/ckpt-000000004.cmck"));
+
+  r = run_cli(dir, "eval knn --checkpoint " + out + "/mae/ckpt-000000004.cmck --json " +
+                       dir.file("knn.json"));
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_TRUE(nlohmann::json::parse(slurp(dir.file("knn.json"))).at("knn_top1").is_number());
+
+  r = run_cli(dir, "run --out " + out + " --set pretrain.epoch=2");
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.err.find("pretrain.epoch"), std::string::npos) << r.err;
 }
 
 }  // namespace
