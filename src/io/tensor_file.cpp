@@ -97,13 +97,6 @@ void TensorFile::add(const std::string& name, DType dtype, std::vector<int64_t> 
   tensors.push_back(std::move(rec));
 }
 
-bool TensorFile::has(const std::string& name) const {
-  for (const auto& t : tensors) {
-    if (t.name == name) return true;
-  }
-  return false;
-}
-
 const TensorRecord& TensorFile::get(const std::string& name) const {
   for (const auto& t : tensors) {
     if (t.name == name) return t;

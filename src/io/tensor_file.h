@@ -56,7 +56,6 @@ struct TensorFile {
   void add(const std::string& name, DType dtype, std::vector<int64_t> shape, const void* src);
   /// The tensor called `name`; throws Error naming `source` when absent.
   const TensorRecord& get(const std::string& name) const;
-  bool has(const std::string& name) const;
   std::string source;        ///< path it was loaded from (for error messages)
 };
 
