@@ -6,7 +6,7 @@
 set -euo pipefail
 
 packages=(
-  build-essential cmake pkg-config ninja-build
+  build-essential cmake pkg-config ninja-build clang libclang-rt-14-dev
   libtorch-dev libopenblas0-openmp
   libturbojpeg0-dev libopencv-imgproc-dev libopencv-imgcodecs-dev libarchive-dev zlib1g-dev
   libcli11-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libtomlplusplus-dev

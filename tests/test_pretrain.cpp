@@ -5,6 +5,8 @@
  */
 #include <gtest/gtest.h>
 
+#include <numeric>
+
 #include <filesystem>
 #include <fstream>
 
@@ -124,7 +126,11 @@ TEST(Pretrain, ResumeReproducesUninterruptedRun) {
     const PretrainResult r1 = pretrain(b, tok.get(), d, stats, first, torch::kCPU, {});
     torch::manual_seed(99);
     MimModel c(tiny_config(target));
-    pretrain(c, tok.get(), d, stats, tiny_options(halves.path()), torch::kCPU, {}, r1.checkpoint);
+    const PretrainResult r2 =
+        pretrain(c, tok.get(), d, stats, tiny_options(halves.path()), torch::kCPU, {}, r1.checkpoint);
+    const auto step_s = metric_column(halves.file("metrics.jsonl"), "step_s");
+    EXPECT_NEAR(r2.train_seconds, std::accumulate(step_s.begin(), step_s.end(), 0.0), 1e-9)
+        << "training time must add up over the resumed invocations";
 
     const auto la = metric_column(straight.file("metrics.jsonl"), "loss");
     const auto lb = metric_column(halves.file("metrics.jsonl"), "loss");
@@ -151,6 +157,11 @@ TEST(Checkpoint, KeepsNewestAndSkipsDamaged) {
     paths.push_back(save_checkpoint(dir.path(), *model, &opt, tok.get(), info, 2));
   }
   EXPECT_FALSE(std::ifstream(paths[0]).good()) << "oldest should be pruned";
+  const std::string stale = paths[2] + ".tmp.12345";  // as left by a writer killed mid-write
+  std::ofstream(stale) << "half a checkpoint";
+  info.position.step = 3;
+  save_checkpoint(dir.path(), *model, &opt, tok.get(), info, 2);
+  EXPECT_FALSE(std::filesystem::exists(stale));
   EXPECT_EQ(latest_checkpoint(dir.path()), paths[2]);
   std::filesystem::resize_file(paths[2], std::filesystem::file_size(paths[2]) / 2);
   EXPECT_EQ(latest_checkpoint(dir.path()), paths[1]);

@@ -23,6 +23,8 @@ void add_global_options(CLI::App& app, GlobalOptions& o) {
   app.add_option("--log-level", o.log_level, "trace | debug | info | warn | error")
       ->capture_default_str();
   app.add_option("--workers", o.workers, "Data-loader threads")->capture_default_str();
+  app.add_flag("--strict-data", o.strict_data,
+               "Stop on a corrupt sample in a dataset instead of skipping and counting it");
 }
 
 torch::Device apply_global_options(const GlobalOptions& o) {
@@ -47,6 +49,8 @@ Dataset open_dataset(const std::string& spec, const std::string& split, const Gl
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   spdlog::info("{} {}: {} images {}x{}x{}, {} classes ({:.1f} s)", d.name, d.split, d.size(),
                d.height, d.width, d.channels, d.num_classes(), seconds);
+  CM_REQUIRE(d.skipped == 0 || !o.strict_data, d.name, " ", d.split, ": ", d.skipped,
+             " corrupt samples (--strict-data makes them fatal; without it they are skipped)");
   if (d.skipped > 0) spdlog::warn("{} {}: {} corrupt samples skipped", d.name, d.split, d.skipped);
   return d;
 }

@@ -21,6 +21,7 @@ struct GlobalOptions {
   std::string cache_dir;           ///< decoded-dataset cache ("" = default, "none" = off)
   std::string log_level = "info";  ///< trace | debug | info | warn | error
   int workers = 2;                 ///< data-loader threads
+  bool strict_data = false;        ///< a corrupt sample in a dataset is an error, not a skip
 };
 
 /// Adds the global options to `app` (they are accepted on every subcommand too).
@@ -50,6 +51,8 @@ void write_json(const std::string& path, const nlohmann::json& value);
 void register_data_commands(CLI::App& app, GlobalOptions& global);
 void register_tokenizer_commands(CLI::App& app, GlobalOptions& global);
 void register_tcas_command(CLI::App& app, GlobalOptions& global);
+void register_export_command(CLI::App& app, GlobalOptions& global);
+void register_tokens_command(CLI::App& app, GlobalOptions& global);
 void register_run_commands(CLI::App& app, GlobalOptions& global, const std::string& command_line);
 
 }  // namespace clustermim

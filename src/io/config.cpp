@@ -5,6 +5,8 @@
 
 #include <toml++/toml.h>
 
+#include <algorithm>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -34,6 +36,36 @@ nlohmann::json toml_to_json(const toml::node& node) {
        where.column, ": dates and times are not valid settings");
 }
 
+/// TOML allows non-ASCII text only inside strings and comments. Checking that before parsing
+/// gives a clear error and keeps other bytes away from toml++ 3.3's whitespace classifier, which
+/// reaches __builtin_unreachable() on some code points (found by tests/fuzz/fuzz_config.cpp).
+void check_ascii_outside_strings(const std::string& text, const std::string& source) {
+  int line = 1;
+  size_t i = 0;
+  auto starts = [&](const char* token) { return text.compare(i, std::strlen(token), token) == 0; };
+  auto skip_string = [&](const char* close, bool escapes) {
+    const size_t open = std::strlen(close);
+    for (i += open; i < text.size() && !starts(close); ++i) {
+      if (text[i] == '\n') ++line;
+      if (escapes && text[i] == '\\') ++i;
+    }
+    i += open;
+  };
+  while (i < text.size()) {
+    const unsigned char c = static_cast<unsigned char>(text[i]);
+    if (starts("\"\"\"")) skip_string("\"\"\"", true);
+    else if (starts("'''")) skip_string("'''", false);
+    else if (c == '"') skip_string("\"", true);
+    else if (c == '\'') skip_string("'", false);
+    else if (c == '#') i = std::min(text.find('\n', i), text.size());
+    else {
+      CM_REQUIRE(c < 0x80, source, ":", line, ": non-ASCII character outside a string or comment");
+      if (c == '\n') ++line;
+      ++i;
+    }
+  }
+}
+
 bool same_kind(const nlohmann::json& expected, const nlohmann::json& given) {
   if (expected.is_number_float()) return given.is_number();
   if (expected.is_number_integer()) return given.is_number_integer();
@@ -53,7 +85,7 @@ void merge_checked(nlohmann::json& base, const nlohmann::json& layer, const std:
       continue;
     }
     CM_REQUIRE(same_kind(target, value), source, ": '", path, "' must be a ", target.type_name(),
-               ", got ", value.dump());
+               ", got ", value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
     target = value;
   }
 }
@@ -62,6 +94,7 @@ void merge_checked(nlohmann::json& base, const nlohmann::json& layer, const std:
 
 nlohmann::json parse_toml(const std::string& text, const std::string& source) {
   try {
+    check_ascii_outside_strings(text, source);
     return toml_to_json(toml::parse(text, source));
   } catch (const toml::parse_error& e) {
     const auto& where = e.source().begin;

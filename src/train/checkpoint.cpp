@@ -36,6 +36,18 @@ std::vector<std::pair<int64_t, std::string>> list_checkpoints(const std::string&
   return found;
 }
 
+/// Deletes "ckpt-*.cmck.tmp.<pid>" files that a killed writer left behind (never a checkpoint).
+void remove_stale_temp_files(const std::string& dir) {
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind("ckpt-", 0) == 0 && name.find(".cmck.tmp.") != std::string::npos) {
+      spdlog::info("removing {} (left by an interrupted checkpoint write)", entry.path().string());
+      fs::remove(entry.path(), ec);
+    }
+  }
+}
+
 std::string checkpoint_name(int64_t step) {
   char name[32];
   std::snprintf(name, sizeof(name), "ckpt-%09ld.cmck", static_cast<long>(step));
@@ -69,6 +81,7 @@ std::string save_checkpoint(const std::string& dir, torch::nn::Module& model, co
     }
   }
   const std::string path = (fs::path(dir) / checkpoint_name(p.step)).string();
+  remove_stale_temp_files(dir);
   save_tensor_file(path, file);
   if (keep > 0) {
     const auto all = list_checkpoints(dir);

@@ -51,19 +51,26 @@ class StopSignals {
 /// One step's numbers.
 struct StepStats {
   double loss = 0, accuracy = 0, grad_norm = 0, lr = 0;
+  double tokenize_seconds = 0;  ///< time of the tokenizer (a teacher forward for feature tokens)
   bool skipped = false;
 };
 
-/// Drops metric lines past `step` (a resumed run rewrites what came after its checkpoint).
-void truncate_metrics(const std::string& path, int64_t step) {
+/// Drops metric lines past `step` (a resumed run rewrites what came after its checkpoint) and
+/// returns the step seconds of the lines kept, so training time adds up across resumes.
+double truncate_metrics(const std::string& path, int64_t step, int64_t batch_size) {
   std::ifstream in(path);
-  if (!in.good()) return;
+  if (!in.good()) return 0;
   std::string kept, line;
+  double seconds = 0;
   while (std::getline(in, line)) {
     const auto j = nlohmann::json::parse(line, nullptr, false);
-    if (!j.is_discarded() && j.value("step", int64_t{0}) <= step) kept += line + "\n";
+    if (j.is_discarded() || j.value("step", int64_t{0}) > step) continue;
+    kept += line + "\n";
+    const double img_s = j.value("img_s", 0.0);
+    seconds += j.contains("step_s") ? j["step_s"].get<double>() : img_s > 0 ? batch_size / img_s : 0;
   }
   write_file_atomic(path, kept);
+  return seconds;
 }
 
 uint64_t mix_seed(uint64_t seed, uint64_t step) {
@@ -103,7 +110,9 @@ class Trainer {
     restore_optimizer(c, optimizer_);
     position_ = c.info.position;
     skipped_ = c.info.extra.value("skipped_steps", int64_t{0});
-    if (!o_.out_dir.empty()) truncate_metrics(metrics_path(), position_.step);
+    if (!o_.out_dir.empty()) {
+      result_.train_seconds = truncate_metrics(metrics_path(), position_.step, o_.batch_size);
+    }
     spdlog::info("resumed from {} at step {} (epoch {}, batch {})", path, position_.step,
                  position_.epoch, position_.batch_in_epoch);
   }
@@ -119,7 +128,7 @@ class Trainer {
     if (!o_.out_dir.empty()) metrics.open(metrics_path(), std::ios::app);
     model_->train();
 
-    double epoch_loss = 0, epoch_accuracy = 0;
+    double epoch_loss = 0, epoch_accuracy = 0, tokenize_seconds = 0;
     int64_t epoch_steps = 0;
     while (position_.step < total) {
       loader_.start_epoch(position_.epoch, position_.batch_in_epoch);
@@ -135,7 +144,9 @@ class Trainer {
           epoch_accuracy += s.accuracy;
           ++epoch_steps;
         }
-        log_step(metrics, s, batch.size / dt);
+        result_.train_seconds += dt;
+        tokenize_seconds += s.tokenize_seconds;
+        log_step(metrics, s, batch.size, dt);
         progress.update(position_.step, fmt_status(s));
         if (g_stop_signal != 0) stop_on_signal();
         if (o_.checkpoint_every > 0 && position_.step % o_.checkpoint_every == 0) checkpoint();
@@ -158,8 +169,9 @@ class Trainer {
     result_.steps = position_.step;
     result_.skipped_steps = skipped_;
     result_.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    result_.images_per_second =
-        (position_.step - first_step) * static_cast<double>(o_.batch_size) / result_.seconds;
+    const double images = (position_.step - first_step) * static_cast<double>(o_.batch_size);
+    result_.images_per_second = images / result_.seconds;
+    if (tokenize_seconds > 0) result_.tokenizer_images_per_second = images / tokenize_seconds;
     progress.finish(fmt_status({result_.last_loss, result_.last_accuracy, 0, 0, false}));
     return result_;
   }
@@ -187,7 +199,10 @@ class Trainer {
     const MimConfig& mc = model_->config();
     const TensorBatch b = to_tensors(batch, device_);
     torch::Tensor targets;
+    const auto t0 = std::chrono::steady_clock::now();
     if (mc.target == "tokens") targets = tokenizer_->tokenize({b.images, b.labels, b.indices});
+    const double tokenize_seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const Masking masking =
         random_masking(b.images.size(0), model_->encoder()->num_patches(), mc.mask_ratio, device_,
                        at::detail::createCPUGenerator(mix_seed(o_.seed, position_.step)));
@@ -205,6 +220,7 @@ class Trainer {
     loss.backward();
 
     StepStats s;
+    s.tokenize_seconds = tokenize_seconds;
     s.loss = loss.item<double>();
     s.grad_norm = clip_grad_norm(optimizer_.params(), o_.clip_grad);
     if (!std::isfinite(s.loss) || !std::isfinite(s.grad_norm)) return skip_step(s);
@@ -236,7 +252,7 @@ class Trainer {
   [[noreturn]] void stop_on_signal() {
     const std::string path = checkpoint();
     fail("pretrain: stopped by signal ", g_stop_signal.load(), " at step ", position_.step,
-         "; resume with --resume ", path);
+         " (checkpoint ", path, "); run the same command again to resume");
   }
 
   std::string checkpoint() {
@@ -246,16 +262,25 @@ class Trainer {
     info.config = config_;
     info.extra = {{"skipped_steps", skipped_}};
     const Tokenizer* tokenizer = model_->config().target == "tokens" ? tokenizer_ : nullptr;
-    result_.checkpoint = save_checkpoint(o_.out_dir, *model_, &optimizer_, tokenizer, info,
-                                         o_.keep_checkpoints);
+    try {
+      result_.checkpoint = save_checkpoint(o_.out_dir, *model_, &optimizer_, tokenizer, info,
+                                           o_.keep_checkpoints);
+    } catch (const Error& e) {
+      const std::string previous = latest_checkpoint(o_.out_dir);
+      fail("pretrain: checkpoint at step ", position_.step, " not written: ", e.what(), "; ",
+           previous.empty() ? std::string("no earlier checkpoint")
+                            : "the previous checkpoint " + previous + " is intact",
+           ". Free space and run the same command again to resume");
+    }
     return result_.checkpoint;
   }
 
-  void log_step(std::ofstream& metrics, const StepStats& s, double images_per_second) {
+  void log_step(std::ofstream& metrics, const StepStats& s, int64_t images, double seconds) {
     if (!metrics.is_open()) return;
     nlohmann::json line = {{"step", position_.step}, {"epoch", position_.epoch},
                            {"loss", s.loss}, {"lr", s.lr}, {"grad_norm", s.grad_norm},
-                           {"img_s", images_per_second}, {"skipped", s.skipped}};
+                           {"img_s", images / seconds}, {"step_s", seconds},
+                           {"tokenize_s", s.tokenize_seconds}, {"skipped", s.skipped}};
     if (model_->config().target == "tokens") line["acc"] = s.accuracy;
     if (!std::isfinite(s.loss)) line["loss"] = nullptr;
     if (!std::isfinite(s.grad_norm)) line["grad_norm"] = nullptr;

@@ -47,7 +47,10 @@ struct PretrainOptions {
 struct PretrainResult {
   int64_t steps = 0;              ///< total steps (including those of a resumed-from run)
   double seconds = 0;             ///< wall time of this invocation
+  double train_seconds = 0;       ///< time in training steps, summed over this run and the
+                                  ///< invocations it resumed (excludes start-up and pauses)
   double images_per_second = 0;   ///< mean over this invocation
+  double tokenizer_images_per_second = 0;  ///< images/s of the tokenizer alone (teacher cost)
   double last_loss = 0;           ///< mean loss over the last epoch's steps
   double last_accuracy = 0;       ///< mean masked-token accuracy there (tokens only)
   int64_t skipped_steps = 0;      ///< non-finite steps skipped

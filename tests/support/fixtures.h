@@ -9,9 +9,11 @@
 #include <algorithm>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <random>
 #include <string>
 
+#include "core/error.h"
 #include "data/dataset.h"
 
 namespace clustermim::testing {
@@ -56,6 +58,16 @@ inline Dataset make_color_dataset(int64_t n, int64_t size, int64_t classes, uint
     }
   }
   return d;
+}
+
+/// The message of the clustermim::Error that `fn` throws, or "" when it throws none.
+inline std::string error_of(const std::function<void()>& fn) {
+  try {
+    fn();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
 }
 
 }  // namespace clustermim::testing
