@@ -7,6 +7,8 @@
 
 #include <sys/wait.h>
 
+#include <opencv2/imgcodecs.hpp>
+
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
@@ -108,6 +110,22 @@ TEST_F(Cli, DataInfo) {
   EXPECT_NE(r.out.find("40 x 8x8x1"), std::string::npos) << r.out;
 }
 
+TEST(CliData, CorruptImagesSkippedOrFatalWithStrictData) {
+  TempDir dir;
+  for (const std::string cls : {"a", "b"}) {
+    std::filesystem::create_directories(dir.file("train/" + cls));
+    cv::imwrite(dir.file("train/" + cls + "/ok.png"), cv::Mat(8, 8, CV_8UC3, cv::Scalar(cls == "a" ? 10 : 200)));
+  }
+  std::ofstream(dir.file("train/a/broken.jpg")) << "not a jpeg";
+  RunResult r = run_cli(dir, "data info --split train --data " + dir.path());
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.err.find("1 corrupt samples skipped"), std::string::npos) << r.err;
+  r = run_cli(dir, "data info --strict-data --split train --data " + dir.path());
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.err.find("error: "), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("1 corrupt samples (--strict-data"), std::string::npos) << r.err;
+}
+
 TEST_F(Cli, BadInputIsOneLineErrorAndNoOutput) {
   const std::string missing = dir.file("no-such-dataset");
   RunResult r = run_cli(dir, "tcas --data " + missing + " --json " + dir.file("out.json"));
@@ -140,13 +158,19 @@ TEST(CliRun, PretrainEvaluateAndReport) {
       " --set tokenizer.max_patches=2000 --set eval.linear_epochs=2 --set eval.linear_batch=32";
   RunResult r = run_cli(dir, "run configs-none --out " + out + sets);
   EXPECT_NE(r.status, 0) << "a missing config file must fail";
-  r = run_cli(dir, "run --out " + out + sets);
+  r = run_cli(dir, "run --out " + out + sets + " --set run.rounds=2");
   ASSERT_EQ(r.status, 0) << r.err;
   const auto report = nlohmann::json::parse(slurp(out + "/report.json"));
-  ASSERT_EQ(report.at("rows").size(), 3u);
+  ASSERT_EQ(report.at("rows").size(), 4u);
   EXPECT_EQ(report["rows"][0].at("method"), "clustermim");
   EXPECT_EQ(report["rows"][0].at("vocab"), 4);
+  EXPECT_EQ(report["rows"][1].at("method"), "clustermim-r2");
+  EXPECT_EQ(report["rows"][1].at("tokenizer"), "feature-kmeans");
+  EXPECT_TRUE(report["rows"][1].at("tcas").is_number());
   EXPECT_TRUE(report["rows"][1].at("linear_top1").is_number());
+  ASSERT_EQ(report.at("rounds").size(), 1u);
+  EXPECT_EQ(report["rounds"][0].at("sweep").size(), 7u) << "vit-tiny-28: 6 blocks + final norm";
+  EXPECT_TRUE(report["rows"][2].at("linear_top1").is_number());
   EXPECT_EQ(report["config"]["pretrain"]["epochs"], 1);
   EXPECT_TRUE(std::filesystem::exists(out + "/report.md"));
   EXPECT_TRUE(std::filesystem::exists(out + "/curves.png"));
@@ -156,6 +180,22 @@ TEST(CliRun, PretrainEvaluateAndReport) {
                        dir.file("knn.json"));
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_TRUE(nlohmann::json::parse(slurp(dir.file("knn.json"))).at("knn_top1").is_number());
+
+  r = run_cli(dir, "export --checkpoint " + out + "/clustermim/ckpt-000000004.cmck -o " +
+                       dir.file("enc.safetensors"));
+  ASSERT_EQ(r.status, 0) << r.err;
+  r = run_cli(dir, "tcas --data " + data + " --tokenizers feature-kmeans:4 --teacher " +
+                       dir.file("enc.safetensors") + " --blocks 0,-1 --max-patches 500 --json " +
+                       dir.file("sweep.json"));
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto sweep = nlohmann::json::parse(slurp(dir.file("sweep.json")));
+  ASSERT_EQ(sweep.at("rows").size(), 2u);
+  EXPECT_EQ(sweep["rows"][0].at("block"), 0);
+  EXPECT_EQ(sweep["rows"][1].at("request"), "feature-kmeans:4@norm");
+  r = run_cli(dir, "tokens show --tokenizer " + out + "/tokenizer-r2.cmtk --data " + data +
+                       " --images 4 --pool 20 -o " + dir.file("tokens.png"));
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(slurp(dir.file("tokens.png")).substr(1, 3), "PNG");
 
   r = run_cli(dir, "run --out " + out + " --set pretrain.epoch=2");
   EXPECT_NE(r.status, 0);

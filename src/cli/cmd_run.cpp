@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <iostream>
 
+#include "cli/bootstrap.h"
 #include "cli/context.h"
 #include "cli/pipeline.h"
 #include "cli/report.h"
@@ -109,6 +110,80 @@ void run_eval(const EvalArgs& args, const GlobalOptions& global) {
   if (!args.json.empty()) write_json(args.json, row);
 }
 
+/// Pretrains (or resumes) one method, evaluates its encoder, and returns its report row.
+nlohmann::json run_and_score(const nlohmann::json& config, const std::string& method,
+                             const Tokenizer* tokenizer, const nlohmann::json& tcas,
+                             const Dataset& train, const Dataset& test, const ChannelStats& stats,
+                             const std::string& out, torch::Device device, int workers) {
+  const auto t0 = std::chrono::steady_clock::now();
+  MethodResult r = run_method(config, method, tokenizer, train, stats, out, device, workers);
+  const std::string cache = r.dir.empty() ? "" : r.dir + "/features-step" + std::to_string(r.pretrain.steps);
+  if (!cache.empty()) make_dirs(cache);
+  const EncoderScores s =
+      evaluate_encoder(r.model->encoder(), train, test, stats, config, device, workers, cache);
+  nlohmann::json row = score_row(method, s);
+  row["epochs"] = method == "random-init" ? 0 : config["pretrain"]["epochs"].get<int64_t>();
+  row["wall_s"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (tokenizer != nullptr) {
+    row["tokenizer"] = tokenizer->spec().kind;
+    row["vocab"] = tokenizer->spec().vocab;
+    row["tcas"] = tcas["tcas"];
+    row["masked_token_accuracy"] = r.pretrain.last_accuracy;
+    row["tokenizer_images_per_second"] = r.pretrain.tokenizer_images_per_second;
+  } else if (method == "mae") {
+    row["tokenizer"] = config["model"]["norm_pix"].get<bool>() ? "normalized pixels" : "pixels";
+  }
+  if (method != "random-init") {
+    row["pretrain_images_per_second"] = r.pretrain.images_per_second;
+    row["pretrain_s"] = r.pretrain.train_seconds;
+    row["pretrain_steps"] = r.pretrain.steps;
+    row["last_loss"] = r.pretrain.last_loss;
+  }
+  spdlog::info("{}: k-NN {:.2f} %, linear {:.2f} %", method, 100 * s.knn_top1, 100 * s.linear_top1);
+  return row;
+}
+
+nlohmann::json tokenizer_tcas(const Tokenizer& tokenizer, const Dataset& test, int workers,
+                              torch::Device device) {
+  nlohmann::json tcas = tcas_to_json(compute_tcas(count_token_classes(tokenizer, test, workers, device)));
+  spdlog::info("tokenizer TCAS on {} {}: {:.4f}", test.name, test.split, tcas["tcas"].get<double>());
+  return tcas;
+}
+
+/// Rounds 2..run.rounds of bootstrapped ClusterMIM, each taught by the previous round's encoder.
+void run_bootstrap_rounds(const nlohmann::json& config, const Dataset& train, const Dataset& test,
+                          const ChannelStats& stats, const std::string& out, torch::Device device,
+                          int workers, nlohmann::json& rows, nlohmann::json& rounds) {
+  std::string previous = "clustermim";
+  for (int round = 2; round <= config["run"]["rounds"].get<int>(); ++round) {
+    const std::string teacher = latest_checkpoint(out + "/" + previous);
+    CM_REQUIRE(!teacher.empty(), out, "/", previous, ": no checkpoint to bootstrap round ", round, " from");
+    const std::string method = "clustermim-r" + std::to_string(round);
+    const std::string choice_file = out + "/" + method + "-block.json";
+    nlohmann::json choice;
+    if (std::filesystem::exists(choice_file)) {
+      choice = nlohmann::json::parse(read_file_bytes(choice_file));
+    } else {
+      const BlockChoice c = choose_bootstrap_block(teacher, config, train, stats, device, workers);
+      choice = {{"teacher", teacher}, {"block", c.block}, {"sweep", c.sweep},
+                {"rule", config["tokenizer"]["bootstrap_block"]}};
+      write_json(choice_file, choice);
+    }
+    const auto tokenizer = prepare_round_tokenizer(round, teacher, choice["block"].get<int64_t>(),
+                                                   config, train, stats, out, device, workers);
+    const nlohmann::json tcas = tokenizer_tcas(*tokenizer, test, workers, device);
+    nlohmann::json row = run_and_score(config, method, tokenizer.get(), tcas, train, test, stats,
+                                       out, device, workers);
+    row["round"] = round;
+    row["teacher_block"] = choice["block"];
+    rows.push_back(row);
+    choice["round"] = round;
+    choice["tcas"] = tcas["tcas"];
+    rounds.push_back(choice);
+    previous = method;
+  }
+}
+
 void run_all(const RunArgs& args, const GlobalOptions& global) {
   const auto start = std::chrono::steady_clock::now();
   const torch::Device device = apply_global_options(global);
@@ -120,46 +195,38 @@ void run_all(const RunArgs& args, const GlobalOptions& global) {
   const Dataset test = open_dataset(data, config["data"]["eval_split"].get<std::string>(), global);
   const ChannelStats stats = compute_channel_stats(train);
   const auto methods = config["run"]["methods"].get<std::vector<std::string>>();
+  const bool clustermim = std::find(methods.begin(), methods.end(), "clustermim") != methods.end();
+  CM_REQUIRE(config["run"]["rounds"].get<int>() >= 1, "run.rounds must be >= 1");
+  CM_REQUIRE(clustermim || config["run"]["rounds"].get<int>() == 1,
+             "run.rounds > 1 bootstraps from the clustermim method: add it to run.methods");
 
   std::unique_ptr<Tokenizer> tokenizer;
   nlohmann::json tcas;
-  if (std::find(methods.begin(), methods.end(), "clustermim") != methods.end()) {
+  if (clustermim) {
     tokenizer = prepare_tokenizer(config, train, stats, out, device, global.workers);
-    tcas = tcas_to_json(compute_tcas(count_token_classes(*tokenizer, test, global.workers, device)));
-    spdlog::info("tokenizer TCAS on {} {}: {:.4f}", test.name, test.split, tcas["tcas"].get<double>());
+    tcas = tokenizer_tcas(*tokenizer, test, global.workers, device);
   }
-  nlohmann::json rows = nlohmann::json::array();
+  nlohmann::json rows = nlohmann::json::array(), rounds = nlohmann::json::array();
   for (const std::string& method : methods) {
-    const auto t0 = std::chrono::steady_clock::now();
-    MethodResult r = run_method(config, method, tokenizer.get(), train, stats, out, device, global.workers);
-    const std::string cache = r.dir.empty() ? "" : r.dir + "/features-step" + std::to_string(r.pretrain.steps);
-    if (!cache.empty()) make_dirs(cache);
-    const EncoderScores s = evaluate_encoder(r.model->encoder(), train, test, stats, config,
-                                             device, global.workers, cache);
-    nlohmann::json row = score_row(method, s);
-    row["epochs"] = method == "random-init" ? 0 : config["pretrain"]["epochs"].get<int64_t>();
-    row["wall_s"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    if (method == "clustermim") {
-      row["tokenizer"] = tokenizer->spec().kind;
-      row["vocab"] = tokenizer->spec().vocab;
-      row["tcas"] = tcas["tcas"];
-      row["masked_token_accuracy"] = r.pretrain.last_accuracy;
-    } else if (method == "mae") {
-      row["tokenizer"] = config["model"]["norm_pix"].get<bool>() ? "normalized pixels" : "pixels";
-    }
-    if (method != "random-init") {
-      row["pretrain_images_per_second"] = r.pretrain.images_per_second;
-      row["last_loss"] = r.pretrain.last_loss;
-    }
+    const Tokenizer* targets = method == "clustermim" ? tokenizer.get() : nullptr;
+    nlohmann::json row = run_and_score(config, method, targets, tcas, train, test, stats, out,
+                                       device, global.workers);
+    if (method == "clustermim") row["round"] = 1;
     rows.push_back(row);
-    spdlog::info("{}: k-NN {:.2f} %, linear {:.2f} %", method, 100 * s.knn_top1, 100 * s.linear_top1);
+    if (method == "clustermim") {
+      run_bootstrap_rounds(config, train, test, stats, out, device, global.workers, rows, rounds);
+    }
   }
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const nlohmann::json report = {{"rows", rows}, {"config", config}, {"tcas", tcas},
+                                 {"rounds", rounds},
                                  {"machine", describe_machine(device.str())},
+                                 {"skipped_samples", {{"train", train.skipped}, {"eval", test.skipped}}},
                                  {"command", args.command}, {"wall_s", wall}};
   write_report(out, report);
-  write_training_curves(out, methods);
+  std::vector<std::string> curves;
+  for (const auto& row : rows) curves.push_back(row["method"].get<std::string>());
+  write_training_curves(out, curves);
   std::cout << "\n" << format_report_table(rows) << "\nreport: " << out << "/report.md\n";
 }
 

@@ -9,6 +9,7 @@
 #include "cli/context.h"
 #include "cli/tokenizer_options.h"
 #include "core/error.h"
+#include "tokenizers/feature_kmeans.h"
 
 namespace clustermim {
 
@@ -25,7 +26,8 @@ struct FitArgs {
 void run_fit(FitArgs args, const GlobalOptions& global) {
   const torch::Device device = apply_global_options(global);
   const TokenizerRequest request = parse_tokenizer_request(args.kind);
-  CM_REQUIRE(request.path.empty(), "--kind: expected label, random[:K] or pixel-kmeans[:K], got a file");
+  CM_REQUIRE(request.path.empty(),
+             "--kind: expected label, random[:K], pixel-kmeans[:K] or feature-kmeans[:K], got a file");
   const Dataset data = open_dataset(args.data, args.split, global);
   const ChannelStats stats = compute_channel_stats(data);
   const BuildOptions build = resolve_fit_options(args.build, data, global.workers);
@@ -51,6 +53,11 @@ void run_info(const std::string& path) {
             << " " << fixed(s.stats.std[2], 4) << "\n"
             << "fitted on   " << (s.dataset.empty() ? "-" : s.dataset) << "\n";
   if (!s.fit.empty()) std::cout << "fit         " << s.fit.dump() << "\n";
+  if (const auto* f = dynamic_cast<const FeatureKMeansTokenizer*>(tokenizer.get())) {
+    const VitConfig& t = f->teacher().encoder->config();
+    std::cout << "teacher     " << f->teacher().source << " (ViT " << t.dim << "-d x " << t.depth
+              << ", patch " << t.patch_size << ", input " << t.image_size << " px; embedded)\n";
+  }
 }
 
 }  // namespace
@@ -65,7 +72,8 @@ void register_tokenizer_commands(CLI::App& app, GlobalOptions& global) {
   fit_cmd->add_option("--data", fit->data, "Dataset: fashion-mnist | mnist | a path")
       ->capture_default_str();
   fit_cmd->add_option("--split", fit->split, "Split to fit on")->capture_default_str();
-  fit_cmd->add_option("--kind", fit->kind, "label | random[:K] | pixel-kmeans[:K]")
+  fit_cmd->add_option("--kind", fit->kind,
+                      "label | random[:K] | pixel-kmeans[:K] | feature-kmeans[:K] (with --teacher)")
       ->capture_default_str();
   fit_cmd->add_option("-o,--out", fit->out, "Tokenizer file to write (.cmtk)")->required();
   add_fit_options(*fit_cmd, fit->build);

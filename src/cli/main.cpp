@@ -26,6 +26,8 @@ int main(int argc, char** argv) {
   clustermim::register_data_commands(app, global);
   clustermim::register_tokenizer_commands(app, global);
   clustermim::register_tcas_command(app, global);
+  clustermim::register_export_command(app, global);
+  clustermim::register_tokens_command(app, global);
   std::string command_line = "clustermim";
   for (int i = 1; i < argc; ++i) command_line += std::string(" ") + argv[i];
   clustermim::register_run_commands(app, global, command_line);

@@ -29,9 +29,7 @@ std::unique_ptr<Tokenizer> prepare_tokenizer(const nlohmann::json& config, const
     request = t["kind"].get<std::string>();
     if (request != "label") request += ":" + std::to_string(t["vocab"].get<int64_t>());
   }
-  BuildOptions build;
-  build.fit = tokenizer_options(config, workers);
-  build.random_seed = build.fit.seed;
+  const BuildOptions build = tokenizer_build_options(config, workers);
   auto tokenizer = build_tokenizer(parse_tokenizer_request(request), train, stats, build, device);
   const int64_t vocab = t["vocab"].get<int64_t>();
   CM_REQUIRE(tokenizer->spec().vocab == vocab, request, ": tokenizer has K = ",

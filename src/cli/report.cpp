@@ -52,10 +52,10 @@ std::string format_report_table(const nlohmann::json& rows) {
                      r.contains("vocab") && r["vocab"].is_number() ? std::to_string(r["vocab"].get<int64_t>()) : "-",
                      cell(r, "tcas", 4), cell(r, "knn_top1", 1, 100), cell(r, "linear_top1", 1, 100),
                      r.contains("epochs") ? std::to_string(r["epochs"].get<int64_t>()) : "-",
-                     cell(r, "wall_s", 0)});
+                     cell(r, "pretrain_s", 0), cell(r, "eval_s", 0)});
   }
   return format_table({"method", "tokenizer", "K", "TCAS", "k-NN top-1 %", "linear top-1 %",
-                       "epochs", "wall s"},
+                       "epochs", "pretrain s", "eval s"},
                       table);
 }
 
@@ -73,13 +73,32 @@ void write_report(const std::string& out_dir, const nlohmann::json& report) {
      << report["config"]["pretrain"]["epochs"].get<int64_t>() << " pretraining epochs\n"
      << "- machine: " << m.value("cpu", "?") << ", " << m.value("cores", 0) << " cores, LibTorch "
      << m.value("libtorch", "?") << ", device " << m.value("device", "?") << ", " << m.value("date", "")
-     << "\n- wall time: " << fixed(report.value("wall_s", 0.0), 0) << " s\n\n"
+     << "\n- wall time of this invocation: " << fixed(report.value("wall_s", 0.0), 0)
+     << " s (pretrain s: time in training steps, summed over resumed invocations)\n"
+     << "- corrupt samples skipped: " << report["skipped_samples"].value("train", 0) << " train, "
+     << report["skipped_samples"].value("eval", 0) << " eval\n\n"
      << "k-NN: k = " << report["config"]["eval"]["knn_k"] << ", T = "
      << report["config"]["eval"]["knn_temperature"] << "; linear probe: BatchNorm + Linear on "
      << "frozen " << report["config"]["eval"]["pooling"].get<std::string>() << " features, "
      << report["config"]["eval"]["linear_epochs"] << " epochs. TCAS of the run's tokenizer on "
      << "the evaluation split (lower is better).\n\n```\n"
-     << format_report_table(report["rows"]) << "```\n\n![training curves](curves.png)\n\n"
+     << format_report_table(report["rows"]) << "```\n\n";
+  for (const auto& r : report.value("rounds", nlohmann::json::array())) {
+    const int64_t block = r["block"].get<int64_t>();
+    md << "Round " << r["round"] << ": feature K-means on " << r["teacher"].get<std::string>()
+       << ", " << (block < 0 ? std::string("after the final norm") : "block " + std::to_string(block))
+       << " (rule: bootstrap_block = " << r["rule"].get<std::string>() << "), TCAS "
+       << fixed(r["tcas"].get<double>(), 4) << ".";
+    if (!r["sweep"].empty()) {
+      md << " Sweep (TCAS on held-out training images):";
+      for (const auto& b : r["sweep"]) {
+        md << " " << (b["block"].get<int64_t>() < 0 ? std::string("norm") : std::to_string(b["block"].get<int64_t>()))
+           << ": " << fixed(b["tcas"].get<double>(), 4) << ";";
+      }
+    }
+    md << "\n\n";
+  }
+  md << "![training curves](curves.png)\n\n"
      << "Resolved config: `config.json`. Per-step metrics: `<method>/metrics.jsonl`.\n";
   write_file_atomic(out_dir + "/report.md", md.str());
 }

@@ -14,17 +14,19 @@ nlohmann::json default_run_config() {
       {"model", {{"preset", "vit-tiny-28"}, {"mask_ratio", 0.75}, {"norm_pix", true}}},
       {"tokenizer",
        {{"kind", "pixel-kmeans"}, {"vocab", 64}, {"normalize_patches", false},
-        {"max_patches", 200000}, {"iterations", 30}, {"seed", 0}, {"file", ""}}},
+        {"max_patches", 200000}, {"iterations", 30}, {"seed", 0}, {"file", ""},
+        {"teacher", ""}, {"teacher_block", -1}, {"teacher_heads", 0},
+        {"normalize_features", false}, {"bootstrap_block", "auto"}}},
       {"pretrain",
        {{"epochs", 10}, {"batch_size", 256}, {"blr", 1.5e-4}, {"min_lr", 0.0},
         {"warmup_epochs", 1.0}, {"weight_decay", 0.05}, {"label_smoothing", 0.1},
         {"clip_grad", 0.0}, {"bf16", true}, {"seed", 0}, {"keep_checkpoints", 2},
-        {"checkpoint_every", 0}, {"max_steps", 0}}},
+        {"checkpoint_every", 0}, {"max_steps", 0}, {"max_bad_steps", 20}}},
       {"eval",
        {{"knn_k", 20}, {"knn_temperature", 0.07}, {"linear_epochs", 50}, {"linear_lr", 0.4},
         {"linear_batch", 1024}, {"linear_optimizer", "sgd"}, {"pooling", "cls"},
         {"bf16", true}}},
-      {"run", {{"methods", {"clustermim", "mae", "random-init"}}, {"out_dir", "runs/run"}}},
+      {"run", {{"methods", {"clustermim", "mae", "random-init"}}, {"rounds", 1}, {"out_dir", "runs/run"}}},
   };
 }
 
@@ -34,7 +36,8 @@ nlohmann::json load_run_config(const std::string& path, const std::vector<std::s
 }
 
 MimConfig model_config(const nlohmann::json& c, const std::string& method) {
-  CM_REQUIRE(method == "clustermim" || method == "mae" || method == "random-init",
+  const bool round = method.rfind("clustermim-r", 0) == 0;  // a bootstrapped round (run.rounds)
+  CM_REQUIRE(method == "clustermim" || method == "mae" || method == "random-init" || round,
              "unknown method '", method, "' (expected clustermim, mae or random-init)");
   MimConfig m = mim_preset(c["model"]["preset"].get<std::string>());
   m.mask_ratio = c["model"]["mask_ratio"].get<double>();
@@ -44,10 +47,11 @@ MimConfig model_config(const nlohmann::json& c, const std::string& method) {
   return m;
 }
 
-PixelKMeansOptions tokenizer_options(const nlohmann::json& c, int workers) {
+BuildOptions tokenizer_build_options(const nlohmann::json& c, int workers) {
   const MimConfig m = mim_preset(c["model"]["preset"].get<std::string>());
   const nlohmann::json& t = c["tokenizer"];
-  PixelKMeansOptions o;
+  BuildOptions b;
+  PixelKMeansOptions& o = b.fit;
   o.vocab = t["vocab"].get<int64_t>();
   o.patch_size = m.encoder.patch_size;
   o.image_size = m.encoder.image_size;
@@ -56,7 +60,12 @@ PixelKMeansOptions tokenizer_options(const nlohmann::json& c, int workers) {
   o.iterations = t["iterations"].get<int>();
   o.seed = t["seed"].get<uint64_t>();
   o.workers = workers;
-  return o;
+  b.random_seed = o.seed;
+  b.teacher = t["teacher"].get<std::string>();
+  b.teacher_block = t["teacher_block"].get<int64_t>();
+  b.teacher_heads = t["teacher_heads"].get<int64_t>();
+  b.normalize_features = t["normalize_features"].get<bool>();
+  return b;
 }
 
 PretrainOptions pretrain_options(const nlohmann::json& c, const std::string& out_dir, int workers) {
@@ -75,6 +84,7 @@ PretrainOptions pretrain_options(const nlohmann::json& c, const std::string& out
   o.keep_checkpoints = p["keep_checkpoints"].get<int>();
   o.checkpoint_every = p["checkpoint_every"].get<int64_t>();
   o.max_steps = p["max_steps"].get<int64_t>();
+  o.max_bad_steps = p["max_bad_steps"].get<int>();
   o.workers = workers;
   o.out_dir = out_dir;
   CM_REQUIRE(o.epochs >= 1 && o.batch_size >= 1, "pretrain.epochs and pretrain.batch_size must be >= 1");

@@ -12,7 +12,7 @@
 #include "eval/knn.h"
 #include "eval/linear_probe.h"
 #include "models/mim.h"
-#include "tokenizers/pixel_kmeans.h"
+#include "tokenizers/tokenizer_factory.h"
 #include "train/pretrain.h"
 
 namespace clustermim {
@@ -27,8 +27,8 @@ nlohmann::json load_run_config(const std::string& path, const std::vector<std::s
 /// ratio, target and vocabulary from the config.
 MimConfig model_config(const nlohmann::json& config, const std::string& method);
 
-/// Tokenizer fitting options (patch and image size from the model preset).
-PixelKMeansOptions tokenizer_options(const nlohmann::json& config, int workers);
+/// Tokenizer build options from the config (patch and image size from the model preset).
+BuildOptions tokenizer_build_options(const nlohmann::json& config, int workers);
 
 /// Pretraining options; `out_dir` is the method's folder.
 PretrainOptions pretrain_options(const nlohmann::json& config, const std::string& out_dir,

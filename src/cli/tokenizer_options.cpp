@@ -22,6 +22,15 @@ void add_fit_options(CLI::App& cmd, BuildOptions& o) {
       ->capture_default_str();
   cmd.add_option("--seed", o.fit.seed, "Seed of sampling, k-means++ and the random tokenizer")
       ->capture_default_str();
+  cmd.add_option("--teacher", o.teacher,
+                 "feature-kmeans: teacher ViT (.cmck checkpoint or timm-named .safetensors)");
+  cmd.add_option("--teacher-block", o.teacher_block,
+                 "feature-kmeans: block whose output is clustered (0-based; -1 = after the final norm)")
+      ->capture_default_str();
+  cmd.add_option("--teacher-heads", o.teacher_heads,
+                 "feature-kmeans: attention heads of a foreign ViT (default: D / 64)");
+  cmd.add_flag("--normalize-features", o.normalize_features,
+               "feature-kmeans: L2-normalize patch features (spherical K-means)");
 }
 
 BuildOptions resolve_fit_options(BuildOptions o, const Dataset& fit_split, int workers) {

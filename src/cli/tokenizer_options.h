@@ -10,8 +10,8 @@
 
 namespace clustermim {
 
-/// Registers --patch-size, --image-size, --normalize-patches, --max-patches, --iterations and
-/// --seed on `cmd`, writing into `options`.
+/// Registers --patch-size, --image-size, --normalize-patches, --max-patches, --iterations,
+/// --seed and the feature-kmeans teacher options on `cmd`, writing into `options`.
 void add_fit_options(CLI::App& cmd, BuildOptions& options);
 
 /// Fills defaults that depend on the data (patch size from the image size) and validates.

@@ -101,17 +101,29 @@ void validate_mim_config(const MimConfig& c) {
              grid * grid, " patches: at least one must be kept and one masked");
 }
 
+nlohmann::json to_json(const VitConfig& e) {
+  return {{"image_size", e.image_size}, {"patch_size", e.patch_size}, {"in_chans", e.in_chans},
+          {"dim", e.dim},  {"depth", e.depth}, {"heads", e.heads}, {"mlp_ratio", e.mlp_ratio}};
+}
+
+VitConfig vit_config_from_json(const nlohmann::json& e) {
+  VitConfig c;
+  check_keys(e, "encoder.",
+             {"image_size", "patch_size", "in_chans", "dim", "depth", "heads", "mlp_ratio"});
+  read_key(e, "encoder.", "image_size", c.image_size);
+  read_key(e, "encoder.", "patch_size", c.patch_size);
+  read_key(e, "encoder.", "in_chans", c.in_chans);
+  read_key(e, "encoder.", "dim", c.dim);
+  read_key(e, "encoder.", "depth", c.depth);
+  read_key(e, "encoder.", "heads", c.heads);
+  read_key(e, "encoder.", "mlp_ratio", c.mlp_ratio);
+  validate_vit_config(c);
+  return c;
+}
+
 nlohmann::json to_json(const MimConfig& c) {
-  const VitConfig& e = c.encoder;
   return {
-      {"encoder",
-       {{"image_size", e.image_size},
-        {"patch_size", e.patch_size},
-        {"in_chans", e.in_chans},
-        {"dim", e.dim},
-        {"depth", e.depth},
-        {"heads", e.heads},
-        {"mlp_ratio", e.mlp_ratio}}},
+      {"encoder", to_json(c.encoder)},
       {"decoder", {{"dim", c.decoder.dim}, {"depth", c.decoder.depth}, {"heads", c.decoder.heads}}},
       {"target", c.target},
       {"vocab", c.vocab},
@@ -122,18 +134,7 @@ nlohmann::json to_json(const MimConfig& c) {
 MimConfig mim_config_from_json(const nlohmann::json& json) {
   MimConfig c;
   check_keys(json, "", {"encoder", "decoder", "target", "vocab", "norm_pix", "mask_ratio"});
-  if (json.contains("encoder")) {
-    const nlohmann::json& e = json.at("encoder");
-    check_keys(e, "encoder.",
-               {"image_size", "patch_size", "in_chans", "dim", "depth", "heads", "mlp_ratio"});
-    read_key(e, "encoder.", "image_size", c.encoder.image_size);
-    read_key(e, "encoder.", "patch_size", c.encoder.patch_size);
-    read_key(e, "encoder.", "in_chans", c.encoder.in_chans);
-    read_key(e, "encoder.", "dim", c.encoder.dim);
-    read_key(e, "encoder.", "depth", c.encoder.depth);
-    read_key(e, "encoder.", "heads", c.encoder.heads);
-    read_key(e, "encoder.", "mlp_ratio", c.encoder.mlp_ratio);
-  }
+  if (json.contains("encoder")) c.encoder = vit_config_from_json(json.at("encoder"));
   if (json.contains("decoder")) {
     const nlohmann::json& d = json.at("decoder");
     check_keys(d, "decoder.", {"dim", "depth", "heads"});

@@ -63,6 +63,12 @@ std::vector<std::string> mim_preset_names();
 /// mask_ratio in (0, 1) keeping at least one and masking at least one patch.
 void validate_mim_config(const MimConfig& config);
 
+/// {image_size, patch_size, in_chans, dim, depth, heads, mlp_ratio}.
+nlohmann::json to_json(const VitConfig& config);
+/// Inverse of to_json(VitConfig): missing keys keep the defaults; unknown keys, wrong types and
+/// invalid configs throw clustermim::Error.
+VitConfig vit_config_from_json(const nlohmann::json& json);
+
 /// {"encoder": {image_size, patch_size, in_chans, dim, depth, heads, mlp_ratio},
 ///  "decoder": {dim, depth, heads}, "target", "vocab", "norm_pix", "mask_ratio"}.
 nlohmann::json to_json(const MimConfig& config);

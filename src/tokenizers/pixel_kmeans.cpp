@@ -81,14 +81,8 @@ std::unique_ptr<PixelKMeansTokenizer> fit_pixel_kmeans(const Dataset& dataset,
   km.seed = o.seed;
   const KMeansResult fit = fit_kmeans(points, km, progress);
 
-  TokenizerSpec spec;
-  spec.kind = "pixel-kmeans";
-  spec.vocab = o.vocab;
-  spec.patch_size = o.patch_size;
-  spec.image_size = o.image_size > 0 ? o.image_size : dataset.height;
-  spec.channels = 3;
-  spec.stats = stats;
-  spec.dataset = dataset.name + "/" + dataset.split;
+  TokenizerSpec spec =
+      fitted_spec("pixel-kmeans", o.vocab, o.patch_size, o.image_size, stats, dataset);
   spec.fit = {{"objective", fit.objective},
               {"final_objective", kmeans_objective(points, fit.centroids)},
               {"iterations", fit.iterations},

@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "io/tensor_file.h"
 #include "tokenizers/baseline_tokenizers.h"
+#include "tokenizers/feature_kmeans.h"
 #include "tokenizers/pixel_kmeans.h"
 
 namespace clustermim {
@@ -66,6 +67,21 @@ void check_tokenizer_fits(const TokenizerSpec& spec, int64_t image_size, int64_t
              spec.image_size, " or refit");
 }
 
+TokenizerSpec fitted_spec(const std::string& kind, int64_t vocab, int64_t patch_size,
+                          int64_t image_size, const ChannelStats& stats, const Dataset& dataset) {
+  TokenizerSpec spec;
+  spec.kind = kind;
+  spec.vocab = vocab;
+  spec.patch_size = patch_size;
+  spec.image_size = image_size > 0 ? image_size : dataset.height;
+  spec.channels = 3;
+  spec.stats = stats;
+  spec.dataset = dataset.name + "/" + dataset.split;
+  CM_REQUIRE(spec.patch_size >= 1 && spec.image_size % spec.patch_size == 0, "patch size ",
+             spec.patch_size, " does not divide image size ", spec.image_size);
+  return spec;
+}
+
 torch::Tensor Tokenizer::tokenize(const TokenizerInput& input) const {
   const auto& x = input.images;
   CM_CHECK(x.dim() == 4 && x.size(2) == x.size(3), "images must be [B, C, S, S]");
@@ -93,6 +109,7 @@ std::unique_ptr<Tokenizer> tokenizer_from_file(const TensorFile& file) {
   CM_REQUIRE(file.magic == kTokenizerMagic, path, ": not a tokenizer (magic '", file.magic, "')");
   TokenizerSpec spec = spec_from_json(file.meta, path);
   if (spec.kind == "pixel-kmeans") return load_pixel_kmeans(std::move(spec), file);
+  if (spec.kind == "feature-kmeans") return load_feature_kmeans(std::move(spec), file);
   if (spec.kind == "label") return std::make_unique<LabelTokenizer>(std::move(spec));
   if (spec.kind == "random") {
     const uint64_t seed = file.meta.value("seed", uint64_t{0});

@@ -3,6 +3,7 @@
  *
  * A tokenizer is frozen (fitted once, never trained by MIM) and deterministic. Kinds:
  *   pixel-kmeans  nearest K-means centroid of the raw (normalized) patch vector (ClusterMIM Pixel)
+ *   feature-kmeans  nearest centroid of a frozen teacher ViT's patch feature (feature_kmeans.h)
  *   label         every patch gets its image's class (the oracle; TCAS = 0)
  *   random        uniform token, a fixed function of (seed, image index, patch position)
  * Each is saved as one self-describing tensor file (magic "CMTK") holding its kind, vocabulary,
@@ -29,7 +30,7 @@ struct TokenizerInput {
 
 /// What every tokenizer records about itself (saved in its file).
 struct TokenizerSpec {
-  std::string kind;          ///< "pixel-kmeans" | "label" | "random"
+  std::string kind;          ///< "pixel-kmeans" | "feature-kmeans" | "label" | "random"
   int64_t vocab = 0;         ///< K: token ids are in [0, vocab)
   int64_t patch_size = 4;    ///< p: one token per p x p patch
   int64_t image_size = 0;    ///< S: images are S x S
@@ -68,6 +69,11 @@ class Tokenizer {
 
   TokenizerSpec spec_;
 };
+
+/// The spec of a tokenizer of `kind` fitted on `dataset` (3 channels, images S x S with S =
+/// image_size, or the dataset's size when 0); Error when `patch_size` does not divide S.
+TokenizerSpec fitted_spec(const std::string& kind, int64_t vocab, int64_t patch_size,
+                          int64_t image_size, const ChannelStats& stats, const Dataset& dataset);
 
 /// Loads a tokenizer file; throws Error naming the file on any problem.
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path);

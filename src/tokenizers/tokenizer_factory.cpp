@@ -8,6 +8,7 @@
 #include "backend/tensor_batches.h"
 #include "core/error.h"
 #include "tokenizers/baseline_tokenizers.h"
+#include "tokenizers/feature_kmeans.h"
 
 namespace clustermim {
 
@@ -24,6 +25,28 @@ int64_t parse_vocab(const std::string& text, const std::string& digits) {
   return k;
 }
 
+std::unique_ptr<Tokenizer> build_feature_kmeans(const TokenizerRequest& request,
+                                                const Dataset& fit_split, const ChannelStats& stats,
+                                                const BuildOptions& options, torch::Device device,
+                                                const KMeansProgress& progress) {
+  CM_REQUIRE(!options.teacher.empty(), "tokenizer '", request.text, "': feature-kmeans needs a ",
+             "teacher (a .cmck checkpoint or a timm-named .safetensors ViT)");
+  FeatureKMeansOptions o;
+  o.vocab = request.vocab > 0 ? request.vocab : kDefaultVocab;
+  o.block = options.teacher_block;
+  o.normalize = options.normalize_features;
+  o.patch_size = options.fit.patch_size;
+  o.image_size = options.fit.image_size > 0 ? options.fit.image_size : fit_split.height;
+  o.max_patches = options.fit.max_patches;
+  o.iterations = options.fit.iterations;
+  o.seed = options.fit.seed;
+  o.workers = options.fit.workers;
+  CM_REQUIRE(o.image_size % o.patch_size == 0, "patch size ", o.patch_size,
+             " does not divide image size ", o.image_size);
+  Teacher teacher = load_teacher(options.teacher, o.image_size / o.patch_size, options.teacher_heads);
+  return fit_feature_kmeans(std::move(teacher), fit_split, stats, o, device, progress);
+}
+
 }  // namespace
 
 TokenizerRequest parse_tokenizer_request(const std::string& text) {
@@ -31,7 +54,7 @@ TokenizerRequest parse_tokenizer_request(const std::string& text) {
   r.text = text;
   const size_t colon = text.find(':');
   const std::string kind = text.substr(0, colon);
-  if (kind == "label" || kind == "random" || kind == "pixel-kmeans") {
+  if (kind == "label" || kind == "random" || kind == "pixel-kmeans" || kind == "feature-kmeans") {
     r.kind = kind;
     if (colon != std::string::npos) r.vocab = parse_vocab(text, text.substr(colon + 1));
     CM_REQUIRE(kind != "label" || r.vocab == 0, "tokenizer '", text,
@@ -39,7 +62,8 @@ TokenizerRequest parse_tokenizer_request(const std::string& text) {
     return r;
   }
   CM_REQUIRE(std::filesystem::is_regular_file(text), "tokenizer '", text,
-             "': neither a kind (label, random[:K], pixel-kmeans[:K]) nor an existing file");
+             "': neither a kind (label, random[:K], pixel-kmeans[:K], feature-kmeans[:K]) nor an "
+             "existing file");
   r.path = text;
   return r;
 }
@@ -54,6 +78,8 @@ std::unique_ptr<Tokenizer> build_tokenizer(const TokenizerRequest& request, cons
     PixelKMeansOptions fit = options.fit;
     fit.vocab = request.vocab > 0 ? request.vocab : kDefaultVocab;
     tokenizer = fit_pixel_kmeans(fit_split, stats, fit, device, progress);
+  } else if (request.kind == "feature-kmeans") {
+    tokenizer = build_feature_kmeans(request, fit_split, stats, options, device, progress);
   } else {
     TokenizerSpec base;
     base.patch_size = options.fit.patch_size;

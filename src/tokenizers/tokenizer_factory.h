@@ -1,6 +1,6 @@
 /*
- * Builds tokenizers from short requests ("label", "random:256", "pixel-kmeans:64", or a file
- * path), fitting on a dataset split when the kind needs it, and counts a tokenizer's tokens
+ * Builds tokenizers from short requests ("label", "random:256", "pixel-kmeans:64",
+ * "feature-kmeans:64" with a teacher, or a file path), fitting on a dataset split when the kind needs it, and counts a tokenizer's tokens
  * against labels over a split (the input of TCAS).
  */
 #pragma once
@@ -16,7 +16,7 @@ namespace clustermim {
 
 /// A parsed request: either a kind with an optional vocabulary, or a tokenizer file.
 struct TokenizerRequest {
-  std::string kind;   ///< "label" | "random" | "pixel-kmeans"; empty when `path` is set
+  std::string kind;   ///< "label" | "random" | "pixel-kmeans" | "feature-kmeans"; empty for a path
   int64_t vocab = 0;  ///< 0 = the kind's default
   std::string path;   ///< a tokenizer file
   std::string text;   ///< the request as written
@@ -27,8 +27,12 @@ TokenizerRequest parse_tokenizer_request(const std::string& text);
 
 /// Geometry and fitting options shared by all kinds. `fit.vocab` is taken from the request.
 struct BuildOptions {
-  PixelKMeansOptions fit;   ///< patch size, image size, K-means settings
-  uint64_t random_seed = 0; ///< seed of the random tokenizer
+  PixelKMeansOptions fit;          ///< patch size, image size, K-means settings
+  uint64_t random_seed = 0;        ///< seed of the random tokenizer
+  std::string teacher;             ///< feature-kmeans: a .cmck checkpoint or timm .safetensors ViT
+  int64_t teacher_block = -1;      ///< feature-kmeans: block to cluster (-1 = after the final norm)
+  int64_t teacher_heads = 0;       ///< feature-kmeans: heads of a foreign ViT (0 = infer)
+  bool normalize_features = false; ///< feature-kmeans: L2-normalize features (spherical K-means)
 };
 
 /// Creates (and fits, for K-means kinds) the requested tokenizer on `fit_split`, or loads it.

@@ -1,0 +1,112 @@
+/*
+ * `clustermim tokens show`: a PNG of what a tokenizer does to a dataset's images (token maps,
+ * frequent tokens, and the patches behind chosen tokens with their class mix).
+ */
+#include <spdlog/spdlog.h>
+
+#include <iostream>
+#include <sstream>
+
+#include "backend/tensor_batches.h"
+#include "cli/context.h"
+#include "cli/token_picture.h"
+#include "core/error.h"
+#include "data/subset.h"
+#include "tokenizers/tokenizer_factory.h"
+
+namespace clustermim {
+
+namespace {
+
+struct ShowArgs {
+  std::string tokenizer;
+  std::string data = "fashion-mnist";
+  std::string split = "test";
+  std::string out = "tokens.png";
+  std::string tokens;     ///< comma-separated ids; empty = the most frequent
+  int images = 8;         ///< images drawn beside their token maps
+  int mosaics = 6;        ///< tokens with a patch mosaic when --tokens is empty
+  int pool = 2000;        ///< images tokenized for frequencies, class mixes and mosaics
+  int patches = 24;       ///< patches per mosaic
+  uint64_t seed = 0;
+};
+
+std::vector<int64_t> parse_ids(const std::string& text, int64_t vocab) {
+  std::vector<int64_t> ids;
+  std::stringstream in(text);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    char* end = nullptr;
+    const long long id = std::strtoll(item.c_str(), &end, 10);
+    CM_REQUIRE(!item.empty() && *end == '\0' && id >= 0 && id < vocab, "--tokens: '", item,
+               "' is not a token id in [0, ", vocab, ")");
+    ids.push_back(id);
+  }
+  return ids;
+}
+
+void run_show(const ShowArgs& args, const GlobalOptions& global) {
+  const torch::Device device = apply_global_options(global);
+  CM_REQUIRE(args.images >= 1 && args.pool >= args.images && args.patches >= 1,
+             "tokens show: need --images >= 1, --pool >= --images and --patches >= 1");
+  const auto tokenizer = load_tokenizer(args.tokenizer);
+  tokenizer->to(device);
+  const TokenizerSpec& spec = tokenizer->spec();
+  const Dataset data = open_dataset(args.data, args.split, global);
+
+  TokenPictureInput in;
+  in.dataset = &data;
+  in.image_size = spec.image_size;
+  in.patch_size = spec.patch_size;
+  in.vocab = spec.vocab;
+  in.images = sample_indices(data.size(), std::min<int64_t>(args.pool, data.size()), args.seed);
+  EvalPassOptions pass;
+  pass.image_size = spec.image_size;
+  pass.workers = global.workers;
+  for_each_eval_batch(subset_dataset(data, in.images), spec.stats, pass, device,
+                      [&](const TensorBatch& b) {
+                        const torch::Tensor t =
+                            tokenizer->tokenize({b.images, b.labels, b.indices}).to(torch::kCPU).contiguous();
+                        in.tokens.insert(in.tokens.end(), t.data_ptr<int64_t>(),
+                                         t.data_ptr<int64_t>() + t.numel());
+                      });
+  const int64_t pool = static_cast<int64_t>(in.images.size());
+  for (int64_t i = 0; i < std::min<int64_t>(args.images, pool); ++i) {
+    in.shown.push_back(i * pool / std::min<int64_t>(args.images, pool));  // spread over the pool
+  }
+  if (args.tokens.empty()) {
+    const auto order = tokens_by_frequency(in.tokens, spec.vocab);
+    in.chosen.assign(order.begin(), order.begin() + std::min<int64_t>(args.mosaics, spec.vocab));
+  } else {
+    in.chosen = parse_ids(args.tokens, spec.vocab);
+  }
+  in.patches_per_token = args.patches;
+  in.title = spec.kind + " K=" + std::to_string(spec.vocab) + ", patch " +
+             std::to_string(spec.patch_size) + ", on " + data.name + " " + data.split + " (" +
+             std::to_string(pool) + " images)";
+  save_token_picture(in, args.out);
+  std::cout << "wrote " << args.out << "\n";
+}
+
+}  // namespace
+
+void register_tokens_command(CLI::App& app, GlobalOptions& global) {
+  CLI::App* tokens = app.add_subcommand("tokens", "Look at tokens");
+  tokens->require_subcommand(1);
+  auto args = std::make_shared<ShowArgs>();
+  CLI::App* show = tokens->add_subcommand(
+      "show", "PNG: sample images beside their token maps, and patch mosaics of chosen tokens");
+  show->add_option("--tokenizer", args->tokenizer, "Tokenizer file (.cmtk)")->required();
+  show->add_option("--data", args->data, "Dataset: fashion-mnist | mnist | a path")->capture_default_str();
+  show->add_option("--split", args->split, "Split to draw from")->capture_default_str();
+  show->add_option("-o,--out", args->out, "PNG to write")->capture_default_str();
+  show->add_option("--tokens", args->tokens, "Token ids to draw mosaics for (default: most frequent)");
+  show->add_option("--images", args->images, "Images drawn with their token maps")->capture_default_str();
+  show->add_option("--mosaics", args->mosaics, "Mosaics when --tokens is not given")->capture_default_str();
+  show->add_option("--pool", args->pool, "Images tokenized for the statistics")->capture_default_str();
+  show->add_option("--patches", args->patches, "Patches per mosaic")->capture_default_str();
+  show->add_option("--seed", args->seed, "Seed of the image sample")->capture_default_str();
+  show->callback([args, &global] { run_show(*args, global); });
+}
+
+}  // namespace clustermim
