@@ -6,6 +6,7 @@
 #include <toml++/toml.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -36,34 +37,92 @@ nlohmann::json toml_to_json(const toml::node& node) {
        where.column, ": dates and times are not valid settings");
 }
 
-/// TOML allows non-ASCII text only inside strings and comments. Checking that before parsing
-/// gives a clear error and keeps other bytes away from toml++ 3.3's whitespace classifier, which
-/// reaches __builtin_unreachable() on some code points (found by tests/fuzz/fuzz_config.cpp).
-void check_ascii_outside_strings(const std::string& text, const std::string& source) {
+/// The length of the UTF-8 sequence at text[i] and its code point in *cp, or 0 where the bytes are
+/// not valid UTF-8 (bad lead or continuation byte, overlong form, surrogate, above U+10FFFF).
+size_t decode_utf8(const std::string& text, size_t i, char32_t* cp) {
+  const auto byte = [&](size_t k) { return static_cast<unsigned char>(text[i + k]); };
+  const unsigned char lead = byte(0);
+  const size_t n = lead >= 0xF8 ? 0 : lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 0;
+  if (n == 0 || i + n > text.size()) return 0;
+  char32_t value = lead & (0x7F >> n);
+  for (size_t k = 1; k < n; ++k) {
+    if ((byte(k) & 0xC0) != 0x80) return 0;
+    value = (value << 6) | (byte(k) & 0x3F);
+  }
+  const char32_t smallest[] = {0, 0, 0x80, 0x800, 0x10000};
+  if (value < smallest[n] || value > 0x10FFFF || (value >= 0xD800 && value <= 0xDFFF)) return 0;
+  *cp = value;
+  return n;
+}
+
+std::string unicode_escape(char32_t cp) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, cp <= 0xFFFF ? "\\u%04X" : "\\U%08X", static_cast<unsigned>(cp));
+  return buf;
+}
+
+/// toml++ 3.3's whitespace classifier reaches __builtin_unreachable() on many non-ASCII code
+/// points (U+00A1..U+0499 among them), and toml++ classifies the characters of keys, of
+/// multi-line strings and of everything between them (found by tests/fuzz/fuzz_config.cpp). So
+/// toml++ only ever sees ASCII: non-ASCII text is allowed in double-quoted strings, where it
+/// becomes the equivalent \uXXXX escape, and in comments, where it is dropped; elsewhere, and as
+/// invalid UTF-8, it is an error naming the line.
+std::string escape_non_ascii(const std::string& text, const std::string& source) {
+  enum class Mode { kBare, kComment, kBasic, kBasicMulti, kLiteral, kLiteralMulti };
+  Mode mode = Mode::kBare;
+  std::string out;
+  out.reserve(text.size());
   int line = 1;
   size_t i = 0;
-  auto starts = [&](const char* token) { return text.compare(i, std::strlen(token), token) == 0; };
-  auto skip_string = [&](const char* close, bool escapes) {
-    const size_t open = std::strlen(close);
-    for (i += open; i < text.size() && !starts(close); ++i) {
-      if (text[i] == '\n') ++line;
-      if (escapes && text[i] == '\\') ++i;
-    }
-    i += open;
-  };
+  const auto at = [&](const char* token) { return text.compare(i, std::strlen(token), token) == 0; };
   while (i < text.size()) {
     const unsigned char c = static_cast<unsigned char>(text[i]);
-    if (starts("\"\"\"")) skip_string("\"\"\"", true);
-    else if (starts("'''")) skip_string("'''", false);
-    else if (c == '"') skip_string("\"", true);
-    else if (c == '\'') skip_string("'", false);
-    else if (c == '#') i = std::min(text.find('\n', i), text.size());
-    else {
-      CM_REQUIRE(c < 0x80, source, ":", line, ": non-ASCII character outside a string or comment");
-      if (c == '\n') ++line;
-      ++i;
+    if (c >= 0x80) {
+      char32_t cp = 0;
+      const size_t n = decode_utf8(text, i, &cp);
+      CM_REQUIRE(n > 0, source, ":", line, ": invalid UTF-8");
+      CM_REQUIRE(mode == Mode::kComment || mode == Mode::kBasic || mode == Mode::kBasicMulti,
+                 source, ":", line,
+                 ": non-ASCII text is allowed only in \"double-quoted\" strings and comments");
+      if (mode != Mode::kComment) out += unicode_escape(cp);
+      i += n;
+      continue;
     }
+    size_t n = 1;
+    switch (mode) {
+      case Mode::kBare:
+        if (at("\"\"\"")) mode = Mode::kBasicMulti, n = 3;
+        else if (at("'''")) mode = Mode::kLiteralMulti, n = 3;
+        else if (c == '"') mode = Mode::kBasic;
+        else if (c == '\'') mode = Mode::kLiteral;
+        else if (c == '#') mode = Mode::kComment;
+        break;
+      case Mode::kComment:
+        if (c == '\n') mode = Mode::kBare;
+        break;
+      case Mode::kBasic:
+        if (c == '"' || c == '\n') mode = Mode::kBare;
+        break;
+      case Mode::kBasicMulti:
+        if (at("\"\"\"")) mode = Mode::kBare, n = 3;
+        break;
+      case Mode::kLiteral:
+        if (c == '\'' || c == '\n') mode = Mode::kBare;
+        break;
+      case Mode::kLiteralMulti:
+        if (at("'''")) mode = Mode::kBare, n = 3;
+        break;
+    }
+    if (c == '\\' && (mode == Mode::kBasic || mode == Mode::kBasicMulti) && i + 1 < text.size()) {
+      CM_REQUIRE(static_cast<unsigned char>(text[i + 1]) < 0x80, source, ":", line,
+                 ": a backslash in a string must start an escape such as \\n or \\u00E9");
+      n = 2;
+    }
+    line += static_cast<int>(std::count(text.begin() + i, text.begin() + i + n, '\n'));
+    out.append(text, i, n);
+    i += n;
   }
+  return out;
 }
 
 bool same_kind(const nlohmann::json& expected, const nlohmann::json& given) {
@@ -94,8 +153,7 @@ void merge_checked(nlohmann::json& base, const nlohmann::json& layer, const std:
 
 nlohmann::json parse_toml(const std::string& text, const std::string& source) {
   try {
-    check_ascii_outside_strings(text, source);
-    return toml_to_json(toml::parse(text, source));
+    return toml_to_json(toml::parse(escape_non_ascii(text, source), source));
   } catch (const toml::parse_error& e) {
     const auto& where = e.source().begin;
     fail(source, ":", where.line, ":", where.column, ": ", e.description());
