@@ -5,8 +5,6 @@
  */
 #include <gtest/gtest.h>
 
-#include <sys/wait.h>
-
 #include <opencv2/imgcodecs.hpp>
 
 #include <algorithm>
@@ -16,56 +14,17 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "support/cli_runner.h"
 #include "support/fixtures.h"
 
 namespace clustermim {
 namespace {
 
+using testing::RunResult;
 using testing::TempDir;
-
-struct RunResult {
-  int status;
-  std::string out, err;
-};
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-RunResult run_cli(const TempDir& dir, const std::string& args) {
-  const char* bin = std::getenv("CLUSTERMIM_BIN");
-  if (bin == nullptr) bin = "./clustermim";
-  const std::string cmd = std::string(bin) + " " + args + " --cache-dir none --threads 1 --workers 1 >" +
-                          dir.file("stdout") + " 2>" + dir.file("stderr");
-  const int raw = std::system(cmd.c_str());
-  return {WIFEXITED(raw) ? WEXITSTATUS(raw) : -1, slurp(dir.file("stdout")), slurp(dir.file("stderr"))};
-}
-
-void write_be32(std::ofstream& f, uint32_t v) {
-  const char b[4] = {char(v >> 24), char(v >> 16), char(v >> 8), char(v)};
-  f.write(b, 4);
-}
-
-/// Writes an MNIST-style IDX pair: size x size images whose brightness encodes the class (2
-/// classes).
-void write_idx(const std::string& dir, const std::string& prefix, int n, int size = 8) {
-  std::ofstream images(dir + "/" + prefix + "-images-idx3-ubyte", std::ios::binary);
-  std::ofstream labels(dir + "/" + prefix + "-labels-idx1-ubyte", std::ios::binary);
-  write_be32(images, 0x803);
-  write_be32(images, n);
-  write_be32(images, size);
-  write_be32(images, size);
-  write_be32(labels, 0x801);
-  write_be32(labels, n);
-  for (int i = 0; i < n; ++i) {
-    const int label = i % 2;
-    labels.put(char(label));
-    for (int p = 0; p < size * size; ++p) images.put(char(label ? 200 + (p * 7 + i) % 40 : 20 + (p * 5 + i) % 30));
-  }
-}
+using testing::run_cli;
+using testing::slurp;
+using testing::write_idx;
 
 class Cli : public ::testing::Test {
  protected:

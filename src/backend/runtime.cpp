@@ -48,6 +48,8 @@ void prepare_process_environment(char** argv) {
 }
 
 int configure_threads(int n) {
+  const char* omp = std::getenv("OMP_NUM_THREADS");
+  if (n <= 0 && omp != nullptr) n = std::atoi(omp);
   if (n <= 0) n = static_cast<int>(std::thread::hardware_concurrency());
   if (n <= 0) n = 1;
   at::set_num_threads(n);

@@ -25,7 +25,8 @@ namespace clustermim {
 /// main's argv.
 void prepare_process_environment(char** argv);
 
-/// Sets LibTorch's intra-op threads; n <= 0 means all cores. Returns the count in effect.
+/// Sets LibTorch's intra-op threads; n <= 0 means OMP_NUM_THREADS when set (as `--nproc` sets it
+/// for its workers), else all cores. Returns the count in effect.
 int configure_threads(int n);
 
 /// "auto" (CUDA when available, else CPU), "cpu", "cuda" or "cuda:N". Throws Error when the

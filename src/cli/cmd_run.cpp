@@ -11,6 +11,7 @@
 
 #include "cli/bootstrap.h"
 #include "cli/context.h"
+#include "cli/launch.h"
 #include "cli/pipeline.h"
 #include "cli/report.h"
 #include "cli/run_config.h"
@@ -19,6 +20,7 @@
 #include "io/file_util.h"
 #include "metrics/tcas.h"
 #include "tokenizers/tokenizer_factory.h"
+#include "train/distributed.h"
 
 namespace clustermim {
 
@@ -30,6 +32,7 @@ struct RunArgs {
   std::string out;
   std::string method = "clustermim";
   std::string command;
+  int nproc = 1;
 };
 
 struct EvalArgs {
@@ -52,20 +55,33 @@ nlohmann::json score_row(const std::string& method, const EncoderScores& s) {
           {"linear_top1", s.linear_top1}, {"linear_top5", s.linear_top5}, {"eval_s", s.seconds}};
 }
 
+/// `pretrain`, as one process or as one rank of a data-parallel group (WORLD_SIZE set, by
+/// `--nproc` or by a launcher on each machine). Rank 0 fits the tokenizer, logs and writes.
 void run_pretrain(const RunArgs& args, const GlobalOptions& global) {
+  CM_REQUIRE(args.nproc >= 1, "pretrain: --nproc ", args.nproc, " must be >= 1");
+  if (args.nproc > 1 && !distributed_env_present()) return launch_local_workers(args.nproc);
   const torch::Device device = apply_global_options(global);
+  DistributedGroup group(distributed_env_from_environment());
+  if (!group.is_main()) spdlog::set_level(spdlog::level::warn);
+  if (group.world_size() > 1) {
+    spdlog::info("data-parallel: {} processes (Gloo), {} threads each; rank 0 logs and checkpoints",
+                 group.world_size(), at::get_num_threads());
+  }
   const nlohmann::json config = resolved_config(args);
   const std::string out = config["run"]["out_dir"].get<std::string>();
   const Dataset train = open_dataset(config["data"]["dataset"].get<std::string>(),
                                      config["data"]["train_split"].get<std::string>(), global);
   const ChannelStats stats = compute_channel_stats(train);
-  write_json(out + "/config.json", config);
+  if (group.is_main()) write_json(out + "/config.json", config);
   std::unique_ptr<Tokenizer> tokenizer;
   if (args.method == "clustermim") {
+    if (!group.is_main()) group.barrier();  // the others load what rank 0 fitted and saved
     tokenizer = prepare_tokenizer(config, train, stats, out, device, global.workers);
+    if (group.is_main()) group.barrier();
   }
-  const MethodResult r =
-      run_method(config, args.method, tokenizer.get(), train, stats, out, device, global.workers);
+  const MethodResult r = run_method(config, args.method, tokenizer.get(), train, stats, out,
+                                    device, global.workers, &group);
+  if (!group.is_main()) return;
   std::cout << "pretrained " << args.method << ": " << r.pretrain.steps << " steps, last-epoch loss "
             << fixed(r.pretrain.last_loss, 4) << ", " << fixed(r.pretrain.images_per_second, 0)
             << " img/s; checkpoint " << r.pretrain.checkpoint << "\n";
@@ -244,6 +260,9 @@ void register_run_commands(CLI::App& app, GlobalOptions& global, const std::stri
   CLI::App* pre_cmd = app.add_subcommand("pretrain", "Pretrain a ViT with ClusterMIM or MAE targets");
   add_config_options(*pre_cmd, *pre);
   pre_cmd->add_option("--method", pre->method, "clustermim | mae")->capture_default_str();
+  pre_cmd->add_option("--nproc", pre->nproc,
+                      "Data-parallel processes on this machine (Gloo); the batch is split "
+                      "among them")->capture_default_str();
   pre_cmd->callback([pre, &global] { run_pretrain(*pre, global); });
 
   CLI::App* eval_cmd = app.add_subcommand("eval", "Evaluate a frozen encoder (k-NN or linear probe)");

@@ -42,7 +42,8 @@ std::unique_ptr<Tokenizer> prepare_tokenizer(const nlohmann::json& config, const
 
 MethodResult run_method(const nlohmann::json& config, const std::string& method,
                         const Tokenizer* tokenizer, const Dataset& train, const ChannelStats& stats,
-                        const std::string& out_dir, torch::Device device, int workers) {
+                        const std::string& out_dir, torch::Device device, int workers,
+                        DistributedGroup* group) {
   MethodResult r;
   const MimConfig mc = model_config(config, method);
   torch::manual_seed(config["pretrain"]["seed"].get<uint64_t>());
@@ -55,8 +56,10 @@ MethodResult run_method(const nlohmann::json& config, const std::string& method,
   const std::string resume = fs::exists(r.dir) ? latest_checkpoint(r.dir) : "";
   spdlog::info("pretraining {} ({}, {} epochs){}", method, config["model"]["preset"].get<std::string>(),
                config["pretrain"]["epochs"].get<int64_t>(), resume.empty() ? "" : ", resuming");
+  PretrainOptions options = pretrain_options(config, r.dir, workers);
+  options.group = group;
   r.pretrain = pretrain(r.model, mc.target == "tokens" ? tokenizer : nullptr, train, stats,
-                        pretrain_options(config, r.dir, workers), device, saved, resume);
+                        options, device, saved, resume);
   return r;
 }
 

@@ -30,10 +30,11 @@ struct MethodResult {
 };
 
 /// Pretrains `method` in out_dir/<method>, resuming from a checkpoint there; "random-init" only
-/// builds the model (seeded by pretrain.seed).
+/// builds the model (seeded by pretrain.seed). `group`: data-parallel ranks (null = alone).
 MethodResult run_method(const nlohmann::json& config, const std::string& method,
                         const Tokenizer* tokenizer, const Dataset& train, const ChannelStats& stats,
-                        const std::string& out_dir, torch::Device device, int workers);
+                        const std::string& out_dir, torch::Device device, int workers,
+                        DistributedGroup* group = nullptr);
 
 /// Rebuilds the model saved in a checkpoint (its config and weights) and the stats it used.
 MimModel model_from_checkpoint(const Checkpoint& checkpoint, ChannelStats* stats);

@@ -44,6 +44,8 @@ BatchLoader::BatchLoader(const Dataset& dataset, LoaderOptions options)
   CM_REQUIRE(options_.batch_size > 0, "loader: batch_size ", options_.batch_size, " must be > 0");
   CM_REQUIRE(options_.workers >= 0, "loader: workers ", options_.workers, " must be >= 0");
   CM_REQUIRE(options_.prefetch >= 1, "loader: prefetch ", options_.prefetch, " must be >= 1");
+  CM_REQUIRE(options_.shards >= 1 && options_.shard >= 0 && options_.shard < options_.shards,
+             "loader: shard ", options_.shard, " of ", options_.shards, " is out of range");
   CM_REQUIRE(options_.image_size >= 0, "loader: image_size ", options_.image_size, " must be >= 0");
   if (options_.augment) validate(options_.augment_options);
   size_ = options_.image_size > 0
@@ -84,8 +86,10 @@ void BatchLoader::start_epoch(int64_t epoch, int64_t skip_batches) {
 }
 
 void BatchLoader::build_batch(int64_t b, Batch& batch) const {
-  const int64_t first = b * options_.batch_size;
-  const int64_t count = std::min(options_.batch_size, dataset_.size() - first);
+  const int64_t start = b * options_.batch_size;
+  const int64_t whole = std::min(options_.batch_size, dataset_.size() - start);
+  const int64_t first = start + whole * options_.shard / options_.shards;
+  const int64_t count = start + whole * (options_.shard + 1) / options_.shards - first;
   const int64_t floats = transformed_floats(size_);
   batch.size = count;
   batch.image_size = size_;

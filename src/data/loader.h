@@ -9,7 +9,8 @@
  * start_epoch(e, k) sees exactly the batches k.. of the uninterrupted epoch. Workers claim
  * batches in order and at most workers * prefetch batches are in flight, so memory is bounded;
  * next() hands them out in order. An exception thrown while building a batch is rethrown by the
- * next() that would have returned that batch. Torch-free: batches are float vectors.
+ * next() that would have returned that batch. With shards > 1 each data-parallel process builds
+ * only its slice of every batch. Torch-free: batches are float vectors.
  */
 #pragma once
 
@@ -40,6 +41,11 @@ struct LoaderOptions {
   uint64_t seed = 0;           ///< order and augmentation come from (seed, epoch) only
   int workers = 2;             ///< threads building batches; 0 = build them in next()
   int prefetch = 2;            ///< batches ready ahead per worker (>= 1)
+  /// Data-parallel sharding: batch b of n samples yields only its slice `shard` of `shards`,
+  /// epoch positions [b*B + shard*n/shards, b*B + (shard+1)*n/shards). Slices of one batch
+  /// concatenate, in shard order, to the unsharded batch (same samples, same augmentation).
+  int shard = 0;
+  int shards = 1;
   /// Test/instrumentation hook, called in the building thread with each dataset index before
   /// its transform; may throw (the exception comes out of next()). Empty = none.
   std::function<void(int64_t index)> on_sample;

@@ -11,6 +11,7 @@
 #include <cmath>
 #include <csignal>
 #include <fstream>
+#include <optional>
 
 #include "backend/tensor_batches.h"
 #include "backend/torch_compat.h"
@@ -21,6 +22,7 @@
 #include "io/file_util.h"
 #include "train/adamw.h"
 #include "train/checkpoint.h"
+#include "train/distributed.h"
 
 namespace clustermim {
 
@@ -53,6 +55,7 @@ struct StepStats {
   double loss = 0, accuracy = 0, grad_norm = 0, lr = 0;
   double tokenize_seconds = 0;  ///< time of the tokenizer (a teacher forward for feature tokens)
   bool skipped = false;
+  bool stop = false;            ///< a stop signal arrived (at any rank)
 };
 
 /// Drops metric lines past `step` (a resumed run rewrites what came after its checkpoint) and
@@ -80,12 +83,20 @@ uint64_t mix_seed(uint64_t seed, uint64_t step) {
   return x ^ (x >> 31);
 }
 
+/// Rows [first, first + count) of every field of `m`.
+Masking rows_of(const Masking& m, int64_t first, int64_t count) {
+  return {m.ids_keep.narrow(0, first, count), m.mask.narrow(0, first, count),
+          m.ids_restore.narrow(0, first, count)};
+}
+
 class Trainer {
  public:
   Trainer(MimModel& model, const Tokenizer* tokenizer, const Dataset& train,
           const ChannelStats& stats, const PretrainOptions& o, torch::Device device,
           const nlohmann::json& config)
       : model_(model), tokenizer_(tokenizer), o_(o), device_(device), config_(config),
+        world_(o.group != nullptr ? o.group->world_size() : 1),
+        main_(o.group == nullptr || o.group->is_main()),
         optimizer_(*model, AdamWOptions{0.9, 0.95, 1e-8, o.weight_decay}),
         loader_(train, loader_options(stats, o)) {
     const MimConfig& mc = model->config();
@@ -101,7 +112,8 @@ class Trainer {
     CM_REQUIRE(loader_.batches_per_epoch() > 0, "pretrain: dataset '", train.name, "' has fewer than ",
                o.batch_size, " images (one batch)");
     model_->to(device_);
-    if (!o.out_dir.empty()) make_dirs(o.out_dir);
+    if (o.group != nullptr) o.group->broadcast_from_main(model_->parameters());
+    if (!o.out_dir.empty() && main_) make_dirs(o.out_dir);
   }
 
   void resume(const std::string& path) {
@@ -110,7 +122,7 @@ class Trainer {
     restore_optimizer(c, optimizer_);
     position_ = c.info.position;
     skipped_ = c.info.extra.value("skipped_steps", int64_t{0});
-    if (!o_.out_dir.empty()) {
+    if (!o_.out_dir.empty() && main_) {
       result_.train_seconds = truncate_metrics(metrics_path(), position_.step, o_.batch_size);
     }
     spdlog::info("resumed from {} at step {} (epoch {}, batch {})", path, position_.step,
@@ -123,9 +135,10 @@ class Trainer {
     const int64_t total = max_total_steps(per_epoch);
     const auto start = std::chrono::steady_clock::now();
     const int64_t first_step = position_.step;
-    Progress progress("pretrain", total, position_.step);
+    std::optional<Progress> progress;
     std::ofstream metrics;
-    if (!o_.out_dir.empty()) metrics.open(metrics_path(), std::ios::app);
+    if (main_) progress.emplace("pretrain", total, position_.step);
+    if (main_ && !o_.out_dir.empty()) metrics.open(metrics_path(), std::ios::app);
     model_->train();
 
     double epoch_loss = 0, epoch_accuracy = 0, tokenize_seconds = 0;
@@ -146,9 +159,9 @@ class Trainer {
         }
         result_.train_seconds += dt;
         tokenize_seconds += s.tokenize_seconds;
-        log_step(metrics, s, batch.size, dt);
-        progress.update(position_.step, fmt_status(s));
-        if (g_stop_signal != 0) stop_on_signal();
+        log_step(metrics, s, batch.size * world_, dt);
+        if (progress) progress->update(position_.step, fmt_status(s));
+        if (s.stop) stop_on_signal();
         if (o_.checkpoint_every > 0 && position_.step % o_.checkpoint_every == 0) checkpoint();
       }
       if (position_.batch_in_epoch >= per_epoch) {
@@ -172,7 +185,7 @@ class Trainer {
     const double images = (position_.step - first_step) * static_cast<double>(o_.batch_size);
     result_.images_per_second = images / result_.seconds;
     if (tokenize_seconds > 0) result_.tokenizer_images_per_second = images / tokenize_seconds;
-    progress.finish(fmt_status({result_.last_loss, result_.last_accuracy, 0, 0, false}));
+    if (progress) progress->finish(fmt_status({result_.last_loss, result_.last_accuracy}));
     return result_;
   }
 
@@ -185,6 +198,12 @@ class Trainer {
     lo.stats = stats;
     lo.seed = o.seed;
     lo.workers = o.workers;
+    if (o.group != nullptr) {
+      CM_REQUIRE(o.batch_size % o.group->world_size() == 0, "pretrain: batch_size ", o.batch_size,
+                 " does not split evenly across ", o.group->world_size(), " processes");
+      lo.shard = o.group->rank();
+      lo.shards = o.group->world_size();
+    }
     return lo;
   }
 
@@ -203,9 +222,12 @@ class Trainer {
     if (mc.target == "tokens") targets = tokenizer_->tokenize({b.images, b.labels, b.indices});
     const double tokenize_seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    const Masking masking =
-        random_masking(b.images.size(0), model_->encoder()->num_patches(), mc.mask_ratio, device_,
+    // Masks for the whole batch, so every rank's slice matches one process's.
+    Masking masking =
+        random_masking(o_.batch_size, model_->encoder()->num_patches(), mc.mask_ratio, device_,
                        at::detail::createCPUGenerator(mix_seed(o_.seed, position_.step)));
+    const int64_t rows = b.images.size(0);
+    if (world_ > 1) masking = rows_of(masking, rows * o_.group->rank(), rows);
     MimOutput out;
     {
       AutocastGuard autocast(device_, torch::kBFloat16, o_.bf16);
@@ -222,6 +244,9 @@ class Trainer {
     StepStats s;
     s.tokenize_seconds = tokenize_seconds;
     s.loss = loss.item<double>();
+    if (mc.target == "tokens") s.accuracy = masked_accuracy(predictions.detach(), targets, masking);
+    s.stop = g_stop_signal != 0;
+    if (world_ > 1) average_across_ranks(s);
     s.grad_norm = clip_grad_norm(optimizer_.params(), o_.clip_grad);
     if (!std::isfinite(s.loss) || !std::isfinite(s.grad_norm)) return skip_step(s);
     consecutive_bad_ = 0;
@@ -229,8 +254,22 @@ class Trainer {
     s.lr = cosine_lr(peak, position_.step, o_.epochs * per_epoch,
                      static_cast<int64_t>(o_.warmup_epochs * per_epoch), o_.min_lr);
     optimizer_.step(s.lr);
-    if (mc.target == "tokens") s.accuracy = masked_accuracy(predictions.detach(), targets, masking);
     return s;
+  }
+
+  /// Averages the gradients, loss and accuracy over the ranks and spreads any rank's stop
+  /// signal, in one all-reduce; every rank then takes the same decisions and optimizer step.
+  void average_across_ranks(StepStats& s) {
+    const torch::Tensor numbers = torch::tensor({s.loss, s.accuracy, s.stop ? 1.0 : 0.0});
+    std::vector<torch::Tensor> tensors;
+    for (const AdamWParam& p : optimizer_.params()) {
+      if (p.value.grad().defined()) tensors.push_back(p.value.grad());
+    }
+    tensors.push_back(numbers);
+    o_.group->average(tensors);
+    s.loss = numbers[0].item<double>();
+    s.accuracy = numbers[1].item<double>();
+    s.stop = numbers[2].item<double>() > 0;
   }
 
   StepStats skip_step(StepStats s) {
@@ -250,13 +289,14 @@ class Trainer {
   }
 
   [[noreturn]] void stop_on_signal() {
-    const std::string path = checkpoint();
-    fail("pretrain: stopped by signal ", g_stop_signal.load(), " at step ", position_.step,
-         " (checkpoint ", path, "); run the same command again to resume");
+    const int signal = g_stop_signal.load();
+    const std::string path = main_ ? checkpoint() : "written by rank 0";
+    fail("pretrain: stopped by ", signal != 0 ? "signal " + std::to_string(signal) : "a signal to another rank",
+         " at step ", position_.step, " (checkpoint ", path, "); run the same command again to resume");
   }
 
   std::string checkpoint() {
-    if (o_.out_dir.empty()) return "";
+    if (o_.out_dir.empty() || !main_) return "";
     CheckpointInfo info;
     info.position = position_;
     info.config = config_;
@@ -303,6 +343,8 @@ class Trainer {
   PretrainOptions o_;
   torch::Device device_;
   nlohmann::json config_;
+  int world_;  ///< processes in the data-parallel group (1 = alone)
+  bool main_;  ///< rank 0 (or alone): logs, writes metrics and checkpoints
   AdamW optimizer_;
   BatchLoader loader_;
   TrainPosition position_;

@@ -7,7 +7,9 @@
  * only, AdamW with MAE's groups and a per-iteration warmup + cosine schedule. Non-finite steps
  * are skipped and counted; too many in a row stop the run with a checkpoint. SIGINT/SIGTERM
  * write a checkpoint before exiting. Everything random is a function of (seed, epoch, position)
- * or (seed, step), so `resume` continues exactly where the checkpoint left off.
+ * or (seed, step), so `resume` continues exactly where the checkpoint left off. With a
+ * DistributedGroup, each rank takes its slice of every batch (and of the batch's masks) and the
+ * ranks average gradients, loss and the stop flag in one all-reduce per step.
  */
 #pragma once
 
@@ -20,6 +22,8 @@
 #include "tokenizers/tokenizer.h"
 
 namespace clustermim {
+
+class DistributedGroup;
 
 /// Pretraining hyperparameters and run control, with their defaults.
 struct PretrainOptions {
@@ -41,6 +45,10 @@ struct PretrainOptions {
   int64_t max_steps = 0;         ///< stop after this many steps in total (the lr schedule still
                                  ///< spans `epochs`); 0 = run all epochs
   int max_bad_steps = 20;        ///< consecutive non-finite steps that stop the run
+  /// Data-parallel group (not owned); null = this process alone. batch_size stays the global
+  /// batch: each rank trains on its slice, gradients are averaged, rank 0 alone logs and writes
+  /// checkpoints, so N processes follow the loss curve of one process with the whole batch.
+  DistributedGroup* group = nullptr;
 };
 
 /// What a pretraining run did.

@@ -1,6 +1,6 @@
 /*
  * Tests of BatchLoader: epoch coverage, drop_last, determinism across seeds, epochs and worker
- * counts, resuming mid-epoch, exception propagation from workers and clean shutdown. Datasets
+ * counts, data-parallel shards, resuming mid-epoch, exception propagation from workers and clean shutdown. Datasets
  * are built by hand (random pixels), never through load_dataset.
  */
 #include <gtest/gtest.h>
@@ -126,6 +126,36 @@ TEST(Loader, WorkerCountDoesNotChangeBatches) {
     expect_same(reference, collect(three, epoch));
     expect_same(reference, collect(inline_loader, epoch));
   }
+}
+
+TEST(Loader, ShardsConcatenateToTheWholeBatch) {
+  const auto ds = make_dataset(95, 10);
+  auto o = small_options(12, 2);
+  o.drop_last = false;  // the last batch (11 images) splits unevenly: 3 + 4 + 4
+  o.image_size = 8;
+  const auto whole = [&] { BatchLoader l(ds, o); return collect(l, 1); }();
+  std::vector<std::vector<Batch>> slices;
+  for (int shard = 0; shard < 3; ++shard) {
+    o.shard = shard;
+    o.shards = 3;
+    BatchLoader l(ds, o);
+    slices.push_back(collect(l, 1));
+  }
+  ASSERT_EQ(slices[0].size(), whole.size());
+  for (size_t b = 0; b < whole.size(); ++b) {
+    Batch joined;
+    for (const auto& shard : slices) {
+      const Batch& part = shard[b];
+      joined.size += part.size;
+      joined.indices.insert(joined.indices.end(), part.indices.begin(), part.indices.end());
+      joined.labels.insert(joined.labels.end(), part.labels.begin(), part.labels.end());
+      joined.images.insert(joined.images.end(), part.images.begin(), part.images.end());
+    }
+    EXPECT_LE(slices[2][b].size - slices[0][b].size, 1) << "batch " << b;
+    expect_same({whole[b]}, {joined});
+  }
+  o.shard = 3;
+  EXPECT_THROW(BatchLoader(ds, o).batches_per_epoch(), Error);
 }
 
 TEST(Loader, SkipBatchesMatchesTheTailOfAFullEpoch) {
