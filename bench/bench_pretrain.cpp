@@ -10,9 +10,15 @@
  * passed as glibc's MALLOC_*_ variables ("python tuned malloc"), to show how much of the ratio
  * is the allocator.
  *
+ * It also measures the machine's GEMM peak (the best GFLOP/s of square matmuls, 512-2048, in
+ * each precision, through the same LibTorch calls autocast makes) and reports each step's
+ * GFLOP/s as a fraction of it, and the peak resident memory of both sides.
+ *
  *   bench_pretrain [--preset vit-tiny-32] [--batch 128] [--precision bf16|fp32|both]
  *                  [--python-malloc default|tuned|both] [--repeats 1]
  */
+#include <sys/resource.h>
+
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
@@ -84,6 +90,29 @@ double time_ours(const cm::MimConfig& config, int64_t batch, int warmup, int ste
   return static_cast<double>(batch) / median(seconds);
 }
 
+/// Best GFLOP/s over square matmuls (n = 512, 1024, 2048) in `dtype`, median of 5 each.
+double gemm_peak_gflops(torch::ScalarType dtype) {
+  double best = 0;
+  for (int64_t n : {512, 1024, 2048}) {
+    const torch::Tensor a = torch::randn({n, n}).to(dtype), b = torch::randn({n, n}).to(dtype);
+    std::vector<double> seconds;
+    for (int i = 0; i < 7; ++i) {
+      const auto start = std::chrono::steady_clock::now();
+      const torch::Tensor c = torch::matmul(a, b);
+      const std::chrono::duration<double> dt = std::chrono::steady_clock::now() - start;
+      if (i >= 2) seconds.push_back(dt.count());
+    }
+    best = std::max(best, 2.0 * n * n * n / median(seconds) / 1e9);
+  }
+  return best;
+}
+
+double peak_rss_mb() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_maxrss) / 1024.0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -125,7 +154,12 @@ int main(int argc, char** argv) {
   for (const auto& m : mallocs) std::printf(" %14s %7s", ("python " + m).c_str(), "ratio");
   std::printf("\n");
 
+  std::map<std::string, double> peak = {{"bf16", gemm_peak_gflops(torch::kBFloat16)},
+                                        {"fp32", gemm_peak_gflops(torch::kFloat32)}};
+  std::printf("GEMM peak: bf16 %.0f GFLOP/s, fp32 %.0f GFLOP/s\n", peak["bf16"], peak["fp32"]);
   nlohmann::json summary = {{"preset", preset}, {"vocab", vocab}, {"batch", batch},
+                            {"gemm_bf16_peak_gflops", peak["bf16"]},
+                            {"gemm_fp32_peak_gflops", peak["fp32"]},
                             {"threads", threads}, {"steps", steps}, {"warmup", warmup},
                             {"repeats", repeats}, {"gflop_per_step", gflop},
                             {"model", cm::to_json(config)}, {"rows", nlohmann::json::array()}};
@@ -137,7 +171,7 @@ int main(int argc, char** argv) {
         << e.image_size << " --patch " << e.patch_size << " --vocab " << vocab << " --batch "
         << batch << " --steps " << steps << " --warmup " << warmup << " --threads " << threads
         << " --mask-ratio " << config.mask_ratio << (p == "bf16" ? " --bf16" : "");
-    std::vector<double> ours;
+    std::vector<double> ours, ref_rss;
     std::map<std::string, std::vector<double>> ref;
     for (int r = 0; r < repeats; ++r) {  // interleaved, so drift hits both sides alike
       ours.push_back(time_ours(config, batch, warmup, steps, p == "bf16"));
@@ -145,12 +179,17 @@ int main(int argc, char** argv) {
         // The values prepare_process_environment gives mallopt(), as glibc environment variables.
         const std::string env =
             m == "tuned" ? "MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=2147483647 " : "";
-        ref[m].push_back(run_python(env + cmd.str()).at("images_per_second").get<double>());
+        const nlohmann::json j = run_python(env + cmd.str());
+        ref[m].push_back(j.at("images_per_second").get<double>());
+        ref_rss.push_back(j.at("peak_rss_mb").get<double>());
       }
     }
     const double ours_ips = median(ours);
     nlohmann::json row = {{"precision", p}, {"clustermim_images_per_second", ours_ips},
-                          {"clustermim_runs", ours}, {"clustermim_gflops", gflop * ours_ips / batch}};
+                          {"clustermim_runs", ours}, {"clustermim_gflops", gflop * ours_ips / batch},
+                          {"peak_fraction", gflop * ours_ips / batch / peak[p]},
+                          {"python_peak_rss_mb", median(ref_rss)}};
+    summary[p + "_peak_fraction"] = gflop * ours_ips / batch / peak[p];
     std::printf("%-9s %14.1f %13.1f %7s", p.c_str(), ours_ips, gflop * ours_ips / batch, "");
     for (const auto& m : mallocs) {
       const double ips = median(ref[m]), ratio = ours_ips / ips;
@@ -165,6 +204,7 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
     summary["rows"].push_back(row);
   }
+  summary["clustermim_peak_rss_mb"] = peak_rss_mb();
   cm::write_file_atomic(out, summary.dump(2) + "\n");
   std::printf("wrote %s\n", out.c_str());
   return 0;

@@ -10,11 +10,13 @@ decoder pos embed, blocks, norm) and a token head run on *all* positions, as MAE
 is cross-entropy (label smoothing 0.1) averaged over masked patches; AdamW (0.9, 0.95, wd 0.05,
 no decay for biases and norms). Images and targets are random and fixed for the run.
 
-Prints one JSON line: {"images_per_second": batch / median step time, "step_seconds": [...]}.
+Prints one JSON line: {"images_per_second": batch / median step time, "step_seconds": [...],
+"peak_rss_mb": ...}.
 """
 import argparse
 import json
 import math
+import resource
 import statistics
 import time
 
@@ -190,6 +192,7 @@ def main():
     assert math.isfinite(value), "non-finite loss"
     print(json.dumps({"images_per_second": a.batch / statistics.median(seconds),
                       "step_seconds": seconds, "loss": value, "threads": torch.get_num_threads(),
+                      "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
                       "torch": torch.__version__}))
 
 

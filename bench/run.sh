@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Runs the benchmarks, each against its reference in the same run, and regenerates
-# docs/PERFORMANCE.md from their JSON outputs in bench/out/.
+# Runs every benchmark against its reference in the same run, prints the summary table, writes
+# bench/out/summary.json and regenerates docs/PERFORMANCE.md from the JSON files in bench/out/.
 #   bench/run.sh [BUILD_DIR] [--quick]
-# --quick: fewer repeats (a few minutes on 2 cores).
+# --quick: fewer steps and repeats, one Python allocator setting (about 6 minutes on 2 cores);
+# the default takes about an hour there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=build
@@ -13,16 +14,26 @@ for arg in "$@"; do
     *) build=$arg ;;
   esac
 done
-repeats=3
-[[ $quick == 1 ]] && repeats=1
+for b in bench_kmeans bench_loader bench_pretrain bench_epoch; do
+  [[ -x $build/$b ]] || { echo "bench: $build/$b is missing (run make build first)"; exit 2; }
+done
+if [[ $quick == 1 ]]; then
+  repeats=1 steps=5 small_steps=2 malloc=default loader_time=0.5 loader_epochs=1 epoch_steps=20
+else
+  repeats=3 steps=10 small_steps=5 malloc=both loader_time=2 loader_epochs=2 epoch_steps=40
+fi
 mkdir -p bench/out
+start=$(date +%s)
 
 "$build/bench_kmeans" --repeats "$repeats" --vocab 64,256
-"$build/bench_loader" --benchmark_min_time=1 --benchmark_out=bench/out/loader.json \
+"$build/bench_loader" --benchmark_min_time="$loader_time" --benchmark_out=bench/out/loader.json \
   --benchmark_out_format=json
-/usr/bin/python3 bench/loader_reference.py --json bench/out/loader_reference.json
-if [[ -x "$build/bench_pretrain" ]]; then
-  "$build/bench_pretrain" --precision both --repeats "$repeats"
-fi
-/usr/bin/python3 scripts/render_performance.py --out docs/PERFORMANCE.md
-echo "wrote docs/PERFORMANCE.md"
+/usr/bin/python3 bench/loader_reference.py --epochs "$loader_epochs" --json bench/out/loader_reference.json
+"$build/bench_pretrain" --preset vit-tiny-32 --batch 128 --precision both --repeats "$repeats" \
+  --steps "$steps" --python-malloc "$malloc" --out bench/out/pretrain.json
+"$build/bench_pretrain" --preset vit-small-16 --batch 64 --precision both --repeats "$repeats" \
+  --steps "$small_steps" --warmup 1 --python-malloc "$malloc" --out bench/out/pretrain-small.json
+"$build/bench_epoch" --steps "$epoch_steps" --repeats "$repeats"
+
+/usr/bin/python3 scripts/render_performance.py --mode "$([[ $quick == 1 ]] && echo quick || echo full)" \
+  --seconds "$(( $(date +%s) - start ))"

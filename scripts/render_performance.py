@@ -84,30 +84,123 @@ def loader_section(out):
     return lines + [""]
 
 
-def pretrain_section(out):
-    path = os.path.join(out, "pretrain.json")
+def pretrain_section(out, name, title):
+    path = os.path.join(out, name)
     data = load(path)
     if data is None:
         return []
+    tuned = any("ratio_vs_python_tuned_malloc" in r for r in data["rows"])
     lines = [
-        "## Pretraining step: clustermim vs the Python PyTorch twin",
+        f"## {title}",
         "",
-        f"`build/bench_pretrain --repeats {data['repeats']}` ({stamp(path)}): {data['preset']},"
-        f" K = {data['vocab']} logits, batch {data['batch']}, {data['threads']} threads,"
+        f"`build/bench_pretrain --preset {data['preset']} --batch {data['batch']} --repeats"
+        f" {data['repeats']}` ({stamp(path)}): K = {data['vocab']} logits, {data['threads']} threads,"
         f" {data['gflop_per_step']:.0f} GFLOP per step; median of {data['steps']} steps after"
         f" {data['warmup']} warm-up, median over repeats. The Python twin"
-        " (`bench/pretrain_reference.py`, MAE's recipe) runs once with the default allocator and"
-        " once with the malloc thresholds clustermim sets at start-up.",
+        " (`bench/pretrain_reference.py`, MAE's recipe) runs with the default allocator"
+        + (" and again with the malloc thresholds clustermim sets at start-up." if tuned else ".")
+        + f" GEMM peak measured in the same run: bf16 {data['gemm_bf16_peak_gflops']:.0f} GFLOP/s,"
+        f" fp32 {data['gemm_fp32_peak_gflops']:.0f} GFLOP/s (best square matmul, 512-2048)."
+        f" Peak memory: clustermim {data['clustermim_peak_rss_mb']:.0f} MB (whole benchmark process),"
+        " Python per row below.",
         "",
-        "| precision | clustermim img/s | GFLOP/s | Python img/s | ratio | Python, same malloc, img/s"
-        " | ratio |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| precision | clustermim img/s | GFLOP/s | of GEMM peak | Python img/s | ratio | Python peak MB |"
+        + (" Python, same malloc, img/s | ratio |" if tuned else ""),
+        "|---|---:|---:|---:|---:|---:|---:|" + ("---:|---:|" if tuned else ""),
     ]
     for r in data["rows"]:
-        lines.append(f"| {r['precision']} | {r['clustermim_images_per_second']:.0f} |"
-                     f" {r['clustermim_gflops']:.0f} | {r['python_images_per_second']:.0f} |"
-                     f" {r['ratio_vs_python']:.2f}x | {r['python_tuned_malloc_images_per_second']:.0f} |"
+        line = (f"| {r['precision']} | {r['clustermim_images_per_second']:.1f} |"
+                f" {r['clustermim_gflops']:.0f} | {100 * r['peak_fraction']:.0f} % |"
+                f" {r['python_images_per_second']:.1f} | {r['ratio_vs_python']:.2f}x |"
+                f" {r['python_peak_rss_mb']:.0f} |")
+        if tuned:
+            line += (f" {r['python_tuned_malloc_images_per_second']:.1f} |"
                      f" {r['ratio_vs_python_tuned_malloc']:.2f}x |")
+        lines.append(line)
+    return lines + [""]
+
+
+def epoch_section(out):
+    path = os.path.join(out, "epoch.json")
+    data = load(path)
+    if data is None:
+        return []
+    e = data["epoch"]
+    lines = [
+        "## End to end: loader + online tokens + step, and tokenization alone",
+        "",
+        f"`build/bench_epoch --steps {data['steps']} --repeats {data['repeats']}` ({stamp(path)}):"
+        f" {data['steps']} steps of batch {data['batch']} on {data['images']} synthetic 32x32 RGB"
+        f" images, {data['preset']}, K = {e['vocab']} pixel tokens, bf16, {data['threads']} threads."
+        " clustermim runs its own `pretrain()` (loader threads, tokens on the augmented crop, step);"
+        " the twin (`bench/epoch_reference.py`) is a torch DataLoader with 2 worker processes, the"
+        " same transforms, `torch.cdist` tokens and the MAE-recipe step. Start-up of the loaders is"
+        " included on both sides.",
+        "",
+        "| pipeline | clustermim img/s | Python img/s | ratio | clustermim peak MB | Python peak MB |",
+        "|---|---:|---:|---:|---:|---:|",
+        f"| pretraining epoch | {e['clustermim_images_per_second']:.1f} |"
+        f" {e['python_images_per_second']:.1f} | {e['ratio_vs_python']:.2f}x |"
+        f" {e['clustermim_peak_rss_mb']:.0f} | {e['python_peak_rss_mb']:.0f} |",
+        "",
+        f"Tokenization alone (pixel K-means assignment, batches of {data['tokenize_batch']}):",
+        "",
+        "| K | clustermim img/s | Python img/s | ratio |",
+        "|---:|---:|---:|---:|",
+    ]
+    for r in data["tokenize"]:
+        lines.append(f"| {r['k']} | {r['clustermim_images_per_second']:.0f} |"
+                     f" {r['python_images_per_second']:.0f} | {r['ratio_vs_python']:.2f}x |")
+    return lines + [""]
+
+
+TARGETS = [  # key, target, what it is
+    ("pretrain_bf16_ratio_vs_python", 2.0, "vit-tiny-32 bf16 step vs the Python twin"),
+    ("bf16_peak_fraction", 0.40, "vit-tiny-32 bf16 step GFLOP/s / bf16 GEMM peak"),
+    ("epoch_ratio_vs_python", 2.0, "end-to-end epoch vs the Python pipeline"),
+    ("kmeans_ratio_vs_minibatch", 3.0, "K-means to MiniBatchKMeans' objective (worst K)"),
+]
+
+
+def summarize(out):
+    """The headline figures, one key each, from the benchmark files."""
+    s = {}
+    for name, prefix in (("pretrain.json", "pretrain"), ("pretrain-small.json", "pretrain_small")):
+        data = load(os.path.join(out, name))
+        if data is None:
+            continue
+        for r in data["rows"]:
+            s[f"{prefix}_{r['precision']}_ratio_vs_python"] = r["ratio_vs_python"]
+            s[f"{prefix}_{r['precision']}_images_per_second"] = r["clustermim_images_per_second"]
+        bf16 = [r for r in data["rows"] if r["precision"] == "bf16"]
+        if bf16:
+            key = "bf16_peak_fraction" + ("" if prefix == "pretrain" else "_small")
+            s[key] = bf16[0]["peak_fraction"]
+        s.setdefault("gemm_bf16_peak_gflops", data["gemm_bf16_peak_gflops"])
+    epoch = load(os.path.join(out, "epoch.json"))
+    if epoch is not None:
+        s["epoch_ratio_vs_python"] = epoch["epoch"]["ratio_vs_python"]
+        s["epoch_peak_rss_mb"] = epoch["epoch"]["clustermim_peak_rss_mb"]
+        s["epoch_python_peak_rss_mb"] = epoch["epoch"]["python_peak_rss_mb"]
+        for r in epoch["tokenize"]:
+            s[f"tokenize_k{r['k']}_ratio_vs_python"] = r["ratio_vs_python"]
+    kmeans = load(os.path.join(out, "kmeans.json"))
+    if kmeans is not None:
+        for r in kmeans["rows"]:
+            s[f"kmeans_k{r['k']}_ratio_vs_minibatch"] = r["kmeans_ratio_vs_minibatch"]
+        s["kmeans_ratio_vs_minibatch"] = min(r["kmeans_ratio_vs_minibatch"] for r in kmeans["rows"])
+    return s
+
+
+def targets_section(summary):
+    lines = ["## Targets", "", "| figure | measured | target | met |", "|---|---:|---:|---|"]
+    for key, target, what in TARGETS:
+        if key not in summary:
+            continue
+        value = summary[key]
+        shown = f"{100 * value:.0f} %" if "fraction" in key else f"{value:.2f}x"
+        goal = f"{100 * target:.0f} %" if "fraction" in key else f"{target:.1f}x"
+        lines.append(f"| {what} (`{key}`) | {shown} | {goal} | {'yes' if value >= target else 'no'} |")
     return lines + [""]
 
 
@@ -137,20 +230,40 @@ def main():
     p.add_argument("--bench-out", default="bench/out")
     p.add_argument("--out", default="docs/PERFORMANCE.md")
     p.add_argument("--readme", default="README.md")
+    p.add_argument("--mode", default="full", help="quick | full (as bench/run.sh ran)")
+    p.add_argument("--seconds", type=float, default=0, help="wall time of bench/run.sh")
     args = p.parse_args()
+    summary = summarize(args.bench_out)
+    summary.update({"mode": args.mode, "wall_s": args.seconds, "machine": cpu_model(),
+                    "cores": os.cpu_count(),
+                    "date": datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M UTC")})
+    write_atomic(os.path.join(args.bench_out, "summary.json"), json.dumps(summary, indent=2) + "\n")
     lines = ["# Performance", "",
              "Generated by `scripts/render_performance.py` from `bench/out/` (run `make bench` or"
-             " `bench/run.sh`); do not edit by hand.", "",
-             f"Machine: {cpu_model()}, {os.cpu_count()} cores.", ""]
+             " `bench/run.sh [--quick]`); do not edit by hand.", "",
+             f"Machine: {cpu_model()}, {os.cpu_count()} cores. Last run: `bench/run.sh"
+             f"{' --quick' if args.mode == 'quick' else ''}`, {summary['date']},"
+             f" {args.seconds / 60:.1f} min.", ""]
+    lines += targets_section(summary)
+    lines += pretrain_section(args.bench_out, "pretrain.json",
+                              "Pretraining step: clustermim vs the Python PyTorch twin")
+    lines += pretrain_section(args.bench_out, "pretrain-small.json",
+                              "Pretraining step at 224 px: vit-small-16")
+    lines += epoch_section(args.bench_out)
     lines += kmeans_section(args.bench_out)
     lines += loader_section(args.bench_out)
-    lines += pretrain_section(args.bench_out)
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
-    tmp = args.out + ".tmp"
-    with open(tmp, "w") as f:
-        f.write("\n".join(lines))
-    os.replace(tmp, args.out)
+    write_atomic(args.out, "\n".join(lines))
     update_readme(args.readme, args.bench_out)
+    for key, value in summary.items():
+        print(f"{key:40s} {value:.3f}" if isinstance(value, float) else f"{key:40s} {value}")
+    print(f"wrote {args.out} and {os.path.join(args.bench_out, 'summary.json')}")
+
+
+def write_atomic(path, text):
+    with open(path + ".tmp", "w") as f:
+        f.write(text)
+    os.replace(path + ".tmp", path)
 
 
 if __name__ == "__main__":
