@@ -117,9 +117,12 @@ TEST(CliRun, PretrainEvaluateAndReport) {
       " --set tokenizer.max_patches=2000 --set eval.linear_epochs=2 --set eval.linear_batch=32";
   RunResult r = run_cli(dir, "run configs-none --out " + out + sets);
   EXPECT_NE(r.status, 0) << "a missing config file must fail";
-  r = run_cli(dir, "run --out " + out + sets + " --set run.rounds=2");
+  const std::string methods = "'run.methods=[\"clustermim\",\"mae\",\"random-init\"]'";
+  r = run_cli(dir, "run --out " + out + sets + " --set run.rounds=2 --set " + methods);
   ASSERT_EQ(r.status, 0) << r.err;
   const auto report = nlohmann::json::parse(slurp(out + "/report.json"));
+  EXPECT_NE(report.at("command").get<std::string>().find(" --set " + methods + " "), std::string::npos)
+      << "the recorded command is quoted for a shell: " << report["command"];
   ASSERT_EQ(report.at("rows").size(), 4u);
   EXPECT_EQ(report["rows"][0].at("method"), "clustermim");
   EXPECT_EQ(report["rows"][0].at("vocab"), 4);

@@ -7,11 +7,30 @@
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cctype>
+#include <cstring>
 #include <iostream>
 
 #include "backend/runtime.h"
 #include "cli/context.h"
 #include "core/error.h"
+
+namespace {
+
+/// `arg` as a POSIX shell reads it back: unchanged when plain, else in single quotes, so the
+/// command line recorded in reports can be pasted into a shell.
+std::string shell_quote(const std::string& arg) {
+  const bool plain = !arg.empty() && std::all_of(arg.begin(), arg.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || std::strchr("_./=:,+@%-", c) != nullptr;
+  });
+  if (plain) return arg;
+  std::string out = "'";
+  for (char c : arg) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   clustermim::prepare_process_environment(argv);
@@ -29,7 +48,7 @@ int main(int argc, char** argv) {
   clustermim::register_export_command(app, global);
   clustermim::register_tokens_command(app, global);
   std::string command_line = "clustermim";
-  for (int i = 1; i < argc; ++i) command_line += std::string(" ") + argv[i];
+  for (int i = 1; i < argc; ++i) command_line += " " + shell_quote(argv[i]);
   clustermim::register_run_commands(app, global, command_line);
   try {
     app.parse(argc, argv);

@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# The study (issue 7): does TCAS predict downstream accuracy, and does ClusterMIM beat MAE?
+# Every row is one `clustermim run` of the same budget (configs/study-<dataset>.toml) in
+# runs/study/<dataset>/<row>/; a row whose report.json exists is skipped, an interrupted one
+# resumes from its checkpoints, so the script can be rerun until it has done everything.
+#
+#   scripts/study.sh [cifar10|fashion-mnist] [--only ROW] [--list]   run (or list) the grid
+#   scripts/study.sh --report                                        docs/STUDY.md + plots
+#
+# Rows: label (oracle) and random tokens; pixel K-means K = 16, 64, 256, 1024; feature K-means
+# on the pixel-64 encoder (the bootstrap of `run.rounds = 2`, its teacher block chosen by
+# tokenizer.bootstrap_block = "auto") at K = 64, 256, 1024; MAE on pixels and on normalized
+# pixels; the random-init encoder; a second seed of MAE, pixel-64 and the best feature row.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bin=${CLUSTERMIM:-build/clustermim}
+dataset=cifar10 only="" list=0 report=0
+while (($#)); do
+  case "$1" in
+    cifar10|fashion-mnist) dataset=$1 ;;
+    --only) only=$2; shift ;;
+    --list) list=1 ;;
+    --report) report=1 ;;
+    *) echo "study: unknown argument '$1'" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+if ((report)); then
+  bash scripts/setup.sh --bench
+  exec /usr/bin/python3 scripts/study_report.py --runs runs/study --out docs/STUDY.md
+fi
+
+config=configs/study-$dataset.toml
+root=runs/study/$dataset
+if [[ $dataset == cifar10 ]]; then
+  pixel_ks=(16 64 256 1024) feature_ks=(64 256 1024)
+else
+  pixel_ks=(16 64 256) feature_ks=(64 256)
+fi
+
+# The teacher of the feature rows: pixel-64's final checkpoint and the block its bootstrap chose.
+teacher_sets() {
+  local dir=$root/pixel-64 ckpt
+  ckpt=$(ls "$dir"/clustermim/ckpt-*.cmck 2>/dev/null | sort | tail -1)
+  [[ -n $ckpt && -f $dir/clustermim-r2-block.json ]] || return 1
+  local block
+  block=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["block"])' \
+    "$dir/clustermim-r2-block.json")
+  echo "tokenizer.kind=feature-kmeans tokenizer.teacher=$ckpt tokenizer.teacher_block=$block"
+}
+
+# The feature K whose row has the best linear probe so far (64 when none has finished).
+best_feature_k() {
+  /usr/bin/python3 - "$root" "${feature_ks[@]}" <<'PY'
+import json, os, sys
+root, best, best_acc = sys.argv[1], "64", -1.0
+for k in sys.argv[2:]:
+    path = os.path.join(root, "pixel-64" if k == "64" else f"feature-{k}", "report.json")
+    if not os.path.exists(path):
+        continue
+    for row in json.load(open(path))["rows"]:
+        if row["method"] == ("clustermim-r2" if k == "64" else "clustermim") and row["linear_top1"] > best_acc:
+            best, best_acc = k, row["linear_top1"]
+print(best)
+PY
+}
+
+# name|--set overrides (space-separated)|needs the teacher
+rows() {
+  echo "pixel-64|tokenizer.kind=pixel-kmeans tokenizer.vocab=64 run.rounds=2|"
+  echo "mae|run.methods=[\"mae\"] model.norm_pix=false|"
+  echo "mae-norm|run.methods=[\"mae\"] model.norm_pix=true|"
+  echo "random-init|run.methods=[\"random-init\"]|"
+  for k in "${pixel_ks[@]}"; do
+    [[ $k == 64 ]] || echo "pixel-$k|tokenizer.kind=pixel-kmeans tokenizer.vocab=$k|"
+  done
+  echo "label|tokenizer.kind=label tokenizer.vocab=10|"
+  echo "random|tokenizer.kind=random tokenizer.vocab=64|"
+  for k in "${feature_ks[@]}"; do
+    [[ $k == 64 ]] || echo "feature-$k|tokenizer.vocab=$k|teacher"
+  done
+  echo "mae-s1|run.methods=[\"mae\"] model.norm_pix=false pretrain.seed=1|"
+  echo "pixel-64-s1|tokenizer.kind=pixel-kmeans tokenizer.vocab=64 pretrain.seed=1 tokenizer.seed=1|"
+  echo "feature-best-s1|pretrain.seed=1 tokenizer.seed=1|teacher"
+}
+
+# The words of a command as a shell reads them back (single quotes where needed).
+quote() {
+  local a out=()
+  for a; do
+    if [[ $a =~ ^[A-Za-z0-9_./=:,+@%-]+$ ]]; then out+=("$a"); else out+=("'${a//\'/\'\\\'\'}'"); fi
+  done
+  echo "${out[*]}"
+}
+
+run_row() {
+  local name=$1 sets=$2 needs=$3 out=$root/$1
+  if [[ $needs == teacher ]]; then
+    local t
+    t=$(teacher_sets) || { echo "study: $name waits for pixel-64 (its round 2 picks the teacher block)"; return 0; }
+    sets="$t $sets"
+    [[ $name == feature-best-s1 ]] && sets="$sets tokenizer.vocab=$(best_feature_k)"
+  fi
+  local args=(run "$config" --out "$out") s
+  local -
+  set -f  # values such as run.methods=["mae"] are not file patterns
+  for s in $sets; do args+=(--set "$s"); done
+  if ((list)); then
+    printf '%-16s %s\n' "$name" "$([[ -f $out/report.json ]] && echo done || echo todo): $(quote "$bin" "${args[@]}")"
+    return 0
+  fi
+  [[ -f $out/report.json ]] && { echo "study: $name done"; return 0; }
+  echo "study: $name: $(quote "$bin" "${args[@]}")"
+  mkdir -p "$out"
+  "$bin" "${args[@]}" 2>&1 | tee -a "$out/log.txt"
+}
+
+((list)) || make build >/dev/null
+[[ $dataset == cifar10 && ! -e ../shared/datasets/cifar10-jpg.tar.gz ]] &&
+  { echo "study: ../shared/datasets/cifar10-jpg.tar.gz not found (configs/study-cifar10.toml)" >&2; exit 2; }
+while IFS='|' read -r name sets needs; do
+  [[ -z $only || $only == "$name" ]] && run_row "$name" "$sets" "$needs"
+done < <(rows)

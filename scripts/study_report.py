@@ -1,0 +1,265 @@
+#!/usr/bin/env python3
+"""Writes docs/STUDY.md and its plots from the study's run outputs (never by hand).
+
+    scripts/study_report.py [--runs runs/study] [--out docs/STUDY.md]
+
+Reads runs/study/<dataset>/<row>/report.json as scripts/study.sh left them. Per dataset: a table
+of every row (TCAS on the test split, k-NN and linear-probe top-1, the mean and half-range over
+the seeds where a row has two), Spearman's rank correlation of TCAS with linear-probe accuracy
+across the token rows (with its p-value), plots of TCAS against accuracy and of accuracy against
+K, and the paper's claims (SPEC section 6) checked one by one against these numbers.
+"""
+import argparse
+import datetime
+import json
+import os
+import statistics
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from scipy import stats  # noqa: E402
+
+BASELINES = ("mae", "mae-norm", "random-init")
+
+
+def load_rows(root):
+    """{row name: [one dict per seed]} from every report.json under root."""
+    rows = {}
+    for name in sorted(os.listdir(root)):
+        path = os.path.join(root, name, "report.json")
+        if not os.path.exists(path):
+            continue
+        with open(path) as f:
+            report = json.load(f)
+        config = report["config"]
+        seed = 1 if name.endswith("-s1") else 0
+        base = name[:-3] if seed else name
+        for r in report["rows"]:
+            entry = dict(r, command=report.get("command", ""), machine=report["machine"],
+                         epochs=config["pretrain"]["epochs"], seed=seed)
+            if r["method"] == "clustermim-r2":
+                key = "feature-64"
+            elif base == "feature-best":
+                key = f"feature-{r['vocab']}"
+            else:
+                key = base
+            rows.setdefault(key, []).append(entry)
+    return rows
+
+
+def mean(entries, key):
+    values = [e[key] for e in entries if isinstance(e.get(key), (int, float))]
+    return statistics.mean(values) if values else None
+
+
+def half_range(entries, key):
+    values = [e[key] for e in entries if isinstance(e.get(key), (int, float))]
+    return (max(values) - min(values)) / 2 if len(values) > 1 else None
+
+
+def kind_and_k(name):
+    kind, _, k = name.rpartition("-")
+    return (kind, int(k)) if k.isdigit() else (name, None)
+
+
+def pct(entries, key):
+    m, h = mean(entries, key), half_range(entries, key)
+    if m is None:
+        return "-"
+    return f"{100 * m:.1f}" + (f" ± {100 * h:.1f}" if h is not None else "")
+
+
+def table(rows):
+    lines = ["| row | targets | K | TCAS (test) | k-NN top-1 % | linear top-1 % | seeds |"
+             " pretrain min | command (seed 0) |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---|"]
+    order = sorted(rows, key=lambda n: (n in BASELINES, kind_and_k(n)[0], kind_and_k(n)[1] or 0))
+    for name in order:
+        entries = rows[name]
+        tcas = mean(entries, "tcas")
+        minutes = mean(entries, "pretrain_s")
+        first = min(entries, key=lambda e: e["seed"])
+        lines.append(
+            f"| {name} | {first.get('tokenizer', '-')} | {first.get('vocab', '-')} |"
+            f" {'-' if tcas is None else f'{tcas:.4f}'} | {pct(entries, 'knn_top1')} |"
+            f" {pct(entries, 'linear_top1')} | {len(entries)} |"
+            f" {'-' if minutes is None else f'{minutes / 60:.0f}'} | `{first['command']}` |")
+    return lines
+
+
+def token_rows(rows):
+    return {n: e for n, e in rows.items() if n not in BASELINES and mean(e, "tcas") is not None}
+
+
+def spearman(rows):
+    tokens = token_rows(rows)
+    if len(tokens) < 3:
+        return None
+    x = [mean(e, "tcas") for e in tokens.values()]
+    y = [mean(e, "linear_top1") for e in tokens.values()]
+    rho, p = stats.spearmanr(x, y)
+    return rho, p, len(tokens)
+
+
+def plot_tcas(rows, path, corr):
+    fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=120)
+    for name, entries in token_rows(rows).items():
+        x, y = mean(entries, "tcas"), 100 * mean(entries, "linear_top1")
+        ax.scatter(x, y, color="tab:blue" if name.startswith("pixel") else
+                   "tab:green" if name.startswith("feature") else "tab:gray")
+        ax.annotate(name, (x, y), textcoords="offset points", xytext=(4, 3), fontsize=8)
+    for name, style in (("mae", "--"), ("mae-norm", ":"), ("random-init", "-.")):
+        if name in rows:
+            ax.axhline(100 * mean(rows[name], "linear_top1"), color="tab:red", linestyle=style,
+                       linewidth=1, label=name)
+    ax.set_xlabel("TCAS on the test split (lower = tokens closer to classes)")
+    ax.set_ylabel("linear probe top-1 %")
+    if corr:
+        ax.set_title(f"Spearman rho = {corr[0]:.2f} (p = {corr[1]:.3f}, n = {corr[2]})")
+    ax.legend(fontsize=8, loc="lower left")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def plot_k(rows, path):
+    fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=120)
+    for kind, color in (("pixel", "tab:blue"), ("feature", "tab:green")):
+        points = sorted((kind_and_k(n)[1], e) for n, e in rows.items() if kind_and_k(n)[0] == kind)
+        if not points:
+            continue
+        ks = [k for k, _ in points]
+        ax.plot(ks, [100 * mean(e, "linear_top1") for _, e in points], "o-", color=color,
+                label=f"{kind} K-means, linear")
+        ax.plot(ks, [100 * mean(e, "knn_top1") for _, e in points], "s--", color=color,
+                alpha=0.6, label=f"{kind} K-means, k-NN")
+    for name, style in (("mae", "--"), ("random-init", "-.")):
+        if name in rows:
+            ax.axhline(100 * mean(rows[name], "linear_top1"), color="tab:red", linestyle=style,
+                       linewidth=1, label=f"{name}, linear")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("K (vocabulary size)")
+    ax.set_ylabel("top-1 %")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def compare(rows, a, b, key="linear_top1"):
+    """'a beats b' verdict with the seed spread as the noise level."""
+    if a not in rows or b not in rows:
+        return None, f"{a} or {b} has not run yet"
+    ma, mb = mean(rows[a], key), mean(rows[b], key)
+    noise = (half_range(rows[a], key) or 0) + (half_range(rows[b], key) or 0)
+    diff = 100 * (ma - mb)
+    detail = f"{a} {100 * ma:.1f} % vs {b} {100 * mb:.1f} % ({diff:+.1f} points; seed noise ±{100 * noise:.1f})"
+    if noise == 0:
+        return None, detail + "; only one seed of each, so no verdict on noise"
+    if abs(diff) <= 100 * noise:
+        return None, detail + ": within seed noise"
+    return diff > 0, detail
+
+
+def verdict(flag):
+    return {True: "supported", False: "contradicted", None: "not decided"}[flag]
+
+
+def trend(rows, kind):
+    points = sorted((kind_and_k(n)[1], mean(e, "linear_top1")) for n, e in rows.items()
+                    if kind_and_k(n)[0] == kind)
+    if len(points) < 3:
+        return None, "fewer than 3 K values have run"
+    rho, p = stats.spearmanr([k for k, _ in points], [a for _, a in points])
+    cells = ", ".join(f"K {k}: {100 * a:.1f} %" for k, a in points)
+    return (rho, p), f"{cells} (Spearman of K with accuracy {rho:+.2f}, p = {p:.3f})"
+
+
+def trend_verdict(result, sign):
+    """'supported' / 'contradicted' when the K trend is significant (p < 0.05), else its direction."""
+    if result is None:
+        return "not decided"
+    rho, p = result
+    agrees = rho * sign > 0
+    if p < 0.05:
+        return "supported" if agrees else "contradicted"
+    return f"not decided (the direction {'agrees' if agrees else 'disagrees'}, not significant)"
+
+
+def claims(rows, corr):
+    lines = []
+    flag, text = compare(rows, "pixel-64", "mae")
+    lines.append(f"1. *ClusterMIM Pixel beats MAE at the same budget*: {verdict(flag)}. Linear probe: {text}.")
+    feature = [n for n in rows if n.startswith("feature-")]
+    best = max(feature, key=lambda n: mean(rows[n], "linear_top1")) if feature else "feature-64"
+    flag, text = compare(rows, best, "pixel-64")
+    lines.append(f"2. *ClusterMIM on features of a pretrained model beats ClusterMIM Pixel* (here the"
+                 f" teacher is our own pixel-64 encoder, not DINO): {verdict(flag)}. {text}.")
+    if corr:
+        rho, p, n = corr
+        flag = None if p >= 0.05 else rho < 0
+        tokens = token_rows(rows)
+        best_token = max(tokens, key=lambda t: mean(tokens[t], "linear_top1"))
+        lines.append(f"3. *Lower TCAS goes with better accuracy; the label tokenizer is best*:"
+                     f" {verdict(flag)} for the correlation (Spearman rho {rho:+.2f}, p = {p:.3f},"
+                     f" n = {n} token rows; a negative rho is the claim); the best token row is"
+                     f" {best_token}{' (as claimed)' if best_token == 'label' else ' (the claim says label)'}.")
+    else:
+        lines.append("3. *Lower TCAS goes with better accuracy*: fewer than 3 token rows have run.")
+    result, text = trend(rows, "pixel")
+    lines.append(f"4a. *For pixel K-means, larger K hurts*: {trend_verdict(result, -1)}: {text}.")
+    result, text = trend(rows, "feature")
+    lines.append(f"4b. *For feature K-means, larger K helps*: {trend_verdict(result, +1)}: {text}.")
+    return lines
+
+
+def section(dataset, root, docs):
+    rows = load_rows(root)
+    if not rows:
+        return []
+    corr = spearman(rows)
+    tcas_png, k_png = f"study-{dataset}-tcas-vs-linear.png", f"study-{dataset}-accuracy-vs-k.png"
+    plot_tcas(rows, os.path.join(docs, tcas_png), corr)
+    plot_k(rows, os.path.join(docs, k_png))
+    any_row = next(iter(rows.values()))[0]
+    machine = any_row["machine"]
+    total_h = sum(e.get("pretrain_s", 0) or 0 for es in rows.values() for e in es) / 3600
+    return [
+        f"## {dataset}", "",
+        f"Budget: {any_row['epochs']} pretraining epochs per row, {total_h:.1f} h of pretraining"
+        f" in all; machine: {machine['cpu']}, {machine['cores']} cores, device {machine['device']}."
+        " Two seeds where the seeds column says 2 (mean ± half the range).", "",
+        *table(rows), "",
+        f"![TCAS against linear-probe accuracy]({tcas_png})", "",
+        f"![Accuracy against K]({k_png})", "",
+        "### The paper's claims against these numbers", "",
+        *claims(rows, corr), "",
+    ]
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--runs", default="runs/study")
+    p.add_argument("--out", default="docs/STUDY.md")
+    args = p.parse_args()
+    docs = os.path.dirname(args.out) or "."
+    lines = ["# The study: does TCAS predict accuracy, and does ClusterMIM beat MAE?", "",
+             "Generated by `scripts/study.sh --report` (scripts/study_report.py) from the run"
+             f" outputs in `{args.runs}/` on"
+             f" {datetime.datetime.utcnow().strftime('%Y-%m-%d %H:%M UTC')}; do not edit by hand."
+             " Every row reruns with the command beside it; `scripts/study.sh [cifar10|fashion-mnist]`"
+             " runs the rows still missing.", ""]
+    for dataset in ("cifar10", "fashion-mnist"):
+        root = os.path.join(args.runs, dataset)
+        if os.path.isdir(root):
+            lines += section(dataset, root, docs)
+    with open(args.out + ".tmp", "w") as f:
+        f.write("\n".join(lines))
+    os.replace(args.out + ".tmp", args.out)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
