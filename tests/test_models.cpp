@@ -114,6 +114,33 @@ TEST(VitModel, ForwardVisibleWithAllPatchesEqualsForwardFeatures) {
   EXPECT_EQ(vit->forward_visible(images, some).sizes(), (std::vector<int64_t>{2, 4, 32}));
 }
 
+TEST(VitModel, ApplyLinearMatchesTheModuleInFp32AndBf16) {
+  torch::manual_seed(0);
+  torch::nn::Linear layer(16, 8);
+  const torch::Tensor x = torch::randn({4, 5, 16}, torch::requires_grad());
+  auto output_and_grads = [&](bool fused, bool bf16) {
+    layer->zero_grad();
+    x.mutable_grad() = torch::Tensor();
+    torch::Tensor y;
+    {
+      AutocastGuard autocast(torch::kCPU, torch::kBFloat16, bf16);
+      y = fused ? apply_linear(layer, x) : layer(x);
+    }
+    y.to(torch::kFloat32).pow(2).sum().backward();
+    return std::vector<torch::Tensor>{y.to(torch::kFloat32), x.grad(), layer->weight.grad(),
+                                      layer->bias.grad()};
+  };
+  for (const bool bf16 : {false, true}) {
+    const auto plain = output_and_grads(false, bf16), fused = output_and_grads(true, bf16);
+    const double tol = bf16 ? 3e-2 : 1e-5;
+    for (size_t i = 0; i < plain.size(); ++i) {
+      EXPECT_TRUE(torch::allclose(fused[i], plain[i], tol, tol)) << "bf16 " << bf16 << ", tensor " << i;
+    }
+  }
+  AutocastGuard autocast(torch::kCPU, torch::kBFloat16, true);
+  EXPECT_EQ(apply_linear(layer, x).scalar_type(), torch::kBFloat16);
+}
+
 TEST(VitModel, InitFollowsMae) {
   torch::manual_seed(0);
   VisionTransformer vit(tiny_vit());

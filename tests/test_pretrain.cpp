@@ -63,9 +63,14 @@ std::unique_ptr<Tokenizer> tiny_label_tokenizer(const Dataset& d) {
   return make_label_tokenizer(spec, d.num_classes());
 }
 
-TEST(AdamW, MatchesTorchAdamW) {
+// fp32 CPU parameters take the one-pass update, others (here fp64) the tensor operations.
+class AdamWPaths : public ::testing::TestWithParam<torch::ScalarType> {};
+
+TEST_P(AdamWPaths, MatchesTorchAdamW) {
   torch::manual_seed(0);
   torch::nn::Linear ours(4, 3), theirs(4, 3);
+  ours->to(GetParam());
+  theirs->to(GetParam());
   {
     torch::NoGradGuard g;
     theirs->weight.copy_(ours->weight);
@@ -81,7 +86,7 @@ TEST(AdamW, MatchesTorchAdamW) {
                       std::make_unique<torch::optim::AdamWOptions>(
                           torch::optim::AdamWOptions(0.01).betas({0.9, 0.95}).weight_decay(0.0)));
   torch::optim::AdamW reference(groups, torch::optim::AdamWOptions(0.01));
-  const torch::Tensor x = torch::randn({8, 4});
+  const torch::Tensor x = torch::randn({8, 4}).to(GetParam());
   for (int i = 0; i < 5; ++i) {
     opt.zero_grad();
     ours(x).pow(2).sum().backward();
@@ -93,7 +98,12 @@ TEST(AdamW, MatchesTorchAdamW) {
   EXPECT_TRUE(torch::allclose(ours->weight, theirs->weight, 1e-5, 1e-6));
   EXPECT_TRUE(torch::allclose(ours->bias, theirs->bias, 1e-5, 1e-6));
   EXPECT_FALSE(opt.params()[1].decay) << opt.params()[1].name;
+  opt.zero_grad();
+  EXPECT_FALSE(ours->weight.grad().defined()) << "zero_grad leaves gradients undefined";
 }
+
+INSTANTIATE_TEST_SUITE_P(OnePassAndTensorOps, AdamWPaths,
+                         ::testing::Values(torch::kFloat32, torch::kFloat64));
 
 TEST(Pretrain, TokenLossDecreases) {
   TempDir dir;

@@ -221,7 +221,7 @@ MimOutput MimModelImpl::forward(const torch::Tensor& images, const Masking& mask
                masking.mask.size(0) == b && masking.mask.size(1) == patches,
            "masking does not fit images ", images.sizes(), " with ", patches, " patches");
 
-  torch::Tensor x = decoder_embed_(encoder_->forward_visible(images, masking.ids_keep));
+  torch::Tensor x = apply_linear(decoder_embed_, encoder_->forward_visible(images, masking.ids_keep));
   const torch::Tensor mask_tokens = mask_token_.expand({b, patches - kept, dd}).to(x.scalar_type());
   const torch::Tensor unshuffled =
       torch::cat({x.slice(1, 1), mask_tokens}, 1).gather(1, expand_index(masking.ids_restore, dd));
@@ -231,7 +231,7 @@ MimOutput MimModelImpl::forward(const torch::Tensor& images, const Masking& mask
 
   const torch::Tensor ids = masked_ids(masking);
   const torch::Tensor selected = x.gather(1, expand_index(ids, dd)).reshape({-1, dd});
-  return {decoder_pred_(selected), ids};
+  return {apply_linear(decoder_pred_, selected), ids};
 }
 
 torch::Tensor token_loss(const torch::Tensor& predictions, const torch::Tensor& targets,

@@ -51,14 +51,15 @@ AttentionImpl::AttentionImpl(int64_t dim, int64_t heads)
 
 torch::Tensor AttentionImpl::forward(const torch::Tensor& x) {
   const int64_t b = x.size(0), n = x.size(1), d = x.size(2);
-  const torch::Tensor qkv = qkv_(x).reshape({b, n, 3, heads_, d / heads_}).permute({2, 0, 3, 1, 4});
+  const torch::Tensor qkv =
+      apply_linear(qkv_, x).reshape({b, n, 3, heads_, d / heads_}).permute({2, 0, 3, 1, 4});
   const torch::Tensor q = qkv[0], k = qkv[1], v = qkv[2];  // [B, H, N, hd]
 #if CLUSTERMIM_TORCH2
   const torch::Tensor out = at::scaled_dot_product_attention(q, k, v);
 #else
   const torch::Tensor out = torch::matmul(q * scale_, k.transpose(-2, -1)).softmax(-1).matmul(v);
 #endif
-  return proj_(out.transpose(1, 2).reshape({b, n, d}));
+  return apply_linear(proj_, out.transpose(1, 2).reshape({b, n, d}));
 }
 
 MlpImpl::MlpImpl(int64_t dim, int64_t hidden) {
@@ -66,7 +67,9 @@ MlpImpl::MlpImpl(int64_t dim, int64_t hidden) {
   fc2_ = register_module("fc2", torch::nn::Linear(hidden, dim));
 }
 
-torch::Tensor MlpImpl::forward(const torch::Tensor& x) { return fc2_(torch::gelu(fc1_(x))); }
+torch::Tensor MlpImpl::forward(const torch::Tensor& x) {
+  return apply_linear(fc2_, torch::gelu(apply_linear(fc1_, x)));
+}
 
 namespace {
 torch::nn::LayerNorm layer_norm(int64_t dim) {

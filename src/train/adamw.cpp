@@ -3,6 +3,8 @@
  */
 #include "train/adamw.h"
 
+#include <ATen/Parallel.h>
+
 #include <cmath>
 
 namespace clustermim {
@@ -17,6 +19,53 @@ AdamW::AdamW(torch::nn::Module& module, AdamWOptions options) : options_(options
   }
 }
 
+namespace {
+
+/// The scalars of one update, shared by every parameter.
+struct UpdateScalars {
+  double decay_factor;  ///< 1 - lr * weight_decay (1 for parameters without decay)
+  double beta1, beta2, eps;
+  double step_size;     ///< lr / bias correction 1
+  double bc2_sqrt;      ///< sqrt(bias correction 2)
+};
+
+/// The update in tensor operations (any device and dtype).
+void update_with_tensor_ops(AdamWParam& p, const torch::Tensor& grad, const UpdateScalars& u) {
+  if (u.decay_factor != 1.0) p.value.mul_(u.decay_factor);
+  p.exp_avg.mul_(u.beta1).add_(grad, 1.0 - u.beta1);
+  p.exp_avg_sq.mul_(u.beta2).addcmul_(grad, grad, 1.0 - u.beta2);
+  const torch::Tensor denom = (p.exp_avg_sq.sqrt() / u.bc2_sqrt).add_(u.eps);
+  p.value.addcdiv_(p.exp_avg, denom, -u.step_size);
+}
+
+/// The same update in one pass over contiguous fp32 CPU tensors, in parallel: a tenth of the
+/// memory traffic of the tensor operations and no temporaries.
+void update_in_one_pass(AdamWParam& p, const torch::Tensor& grad, const UpdateScalars& u) {
+  float* value = p.value.data_ptr<float>();
+  float* m = p.exp_avg.data_ptr<float>();
+  float* v = p.exp_avg_sq.data_ptr<float>();
+  const float* g = grad.data_ptr<float>();
+  const float decay = static_cast<float>(u.decay_factor), b1 = static_cast<float>(u.beta1),
+              b2 = static_cast<float>(u.beta2), eps = static_cast<float>(u.eps),
+              step = static_cast<float>(u.step_size), bc2_sqrt = static_cast<float>(u.bc2_sqrt);
+  at::parallel_for(0, p.value.numel(), 1 << 14, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      m[i] = m[i] * b1 + g[i] * (1.0f - b1);
+      v[i] = v[i] * b2 + g[i] * g[i] * (1.0f - b2);
+      value[i] = value[i] * decay - step * (m[i] / (std::sqrt(v[i]) / bc2_sqrt + eps));
+    }
+  });
+}
+
+bool one_pass_applies(const AdamWParam& p, const torch::Tensor& grad) {
+  for (const torch::Tensor* t : {&p.value, &p.exp_avg, &p.exp_avg_sq, &grad}) {
+    if (!t->is_cpu() || t->scalar_type() != torch::kFloat32 || !t->is_contiguous()) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
 void AdamW::step(double lr) {
   torch::NoGradGuard no_grad;
   ++steps_;
@@ -25,18 +74,21 @@ void AdamW::step(double lr) {
   for (AdamWParam& p : params_) {
     const torch::Tensor& grad = p.value.grad();
     if (!grad.defined()) continue;
-    if (p.decay && options_.weight_decay > 0) p.value.mul_(1.0 - lr * options_.weight_decay);
-    p.exp_avg.mul_(options_.beta1).add_(grad, 1.0 - options_.beta1);
-    p.exp_avg_sq.mul_(options_.beta2).addcmul_(grad, grad, 1.0 - options_.beta2);
-    const torch::Tensor denom = (p.exp_avg_sq.sqrt() / std::sqrt(bc2)).add_(options_.eps);
-    p.value.addcdiv_(p.exp_avg, denom, -lr / bc1);
+    const UpdateScalars u{p.decay ? 1.0 - lr * options_.weight_decay : 1.0, options_.beta1,
+                          options_.beta2, options_.eps, lr / bc1, std::sqrt(bc2)};
+    if (one_pass_applies(p, grad)) {
+      update_in_one_pass(p, grad, u);
+    } else {
+      update_with_tensor_ops(p, grad, u);
+    }
   }
 }
 
 void AdamW::zero_grad() {
-  for (AdamWParam& p : params_) {
-    if (p.value.grad().defined()) p.value.mutable_grad().zero_();
-  }
+  // Undefined rather than zeroed: backward then hands each parameter its gradient buffer as is,
+  // where a zeroed one costs a fill and an accumulating copy per parameter (~25 % of a
+  // vit-tiny-32 bf16 step in a profile).
+  for (AdamWParam& p : params_) p.value.mutable_grad() = torch::Tensor();
 }
 
 double clip_grad_norm(std::vector<AdamWParam>& params, double max_norm) {

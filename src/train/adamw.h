@@ -40,7 +40,7 @@ class AdamW {
 
   /// One update with learning rate `lr`; parameters without a gradient are skipped.
   void step(double lr);
-  /// Clears all gradients.
+  /// Clears all gradients (leaves them undefined, as PyTorch's set_to_none).
   void zero_grad();
   /// Updates taken so far (the bias-correction step).
   int64_t steps() const { return steps_; }
