@@ -7,15 +7,19 @@
  *
  * The Python child inherits this process's environment (OPENBLAS_CORETYPE included) but not the
  * mallopt() settings of prepare_process_environment, so it is also run with the same settings
- * passed as glibc's MALLOC_*_ variables ("python tuned malloc"), to show how much of the ratio
- * is the allocator.
+ * passed as glibc's MALLOC_*_ variables (twin "tuned"), to show how much of the ratio is the
+ * allocator.
  *
  * It also measures the machine's GEMM peak (the best GFLOP/s of square matmuls, 512-2048, in
  * each precision, through the same LibTorch calls autocast makes) and reports each step's
  * GFLOP/s as a fraction of it, and the peak resident memory of both sides.
  *
+ * With --device cuda both sides run on the GPU (the twin under torch.autocast('cuda')), and the
+ * step's GFLOP/s against the measured bf16 GEMM peak is its model FLOPs utilization; the twin's
+ * --sdpa variant (fused attention, as timm now does) is timed too (scripts/gpu_check.sh).
+ *
  *   bench_pretrain [--preset vit-tiny-32] [--batch 128] [--precision bf16|fp32|both]
- *                  [--python-malloc default|tuned|both] [--repeats 1]
+ *                  [--twins default,tuned,sdpa] [--repeats 1] [--device cpu|cuda]
  */
 #include <sys/resource.h>
 
@@ -60,21 +64,24 @@ double gflop_per_step(const cm::MimConfig& c, int64_t batch) {
   return 3 * forward * static_cast<double>(batch) / 1e9;
 }
 
-/// images/s (batch / median step time) of clustermim's step, fresh model and optimizer.
-double time_ours(const cm::MimConfig& config, int64_t batch, int warmup, int steps, bool bf16) {
+/// images/s (batch / median step time) of clustermim's step, fresh model and optimizer. The
+/// loss read-back at the end of each step waits for the device.
+double time_ours(const cm::MimConfig& config, int64_t batch, int warmup, int steps, bool bf16,
+                 torch::Device device) {
   torch::manual_seed(0);
   cm::MimModel model(config);
+  model->to(device);
   cm::AdamW optimizer(*model, cm::AdamWOptions{});
   const int64_t s = config.encoder.image_size, patches = model->encoder()->num_patches();
-  const torch::Tensor images = torch::randn({batch, config.encoder.in_chans, s, s});
-  const torch::Tensor targets = torch::randint(config.vocab, {batch, patches}, torch::kLong);
+  const torch::Tensor images = torch::randn({batch, config.encoder.in_chans, s, s}).to(device);
+  const torch::Tensor targets = torch::randint(config.vocab, {batch, patches}, torch::kLong).to(device);
   std::vector<double> seconds;
   for (int i = 0; i < warmup + steps; ++i) {
     const auto start = std::chrono::steady_clock::now();
-    const cm::Masking masking = cm::random_masking(batch, patches, config.mask_ratio, torch::kCPU);
+    const cm::Masking masking = cm::random_masking(batch, patches, config.mask_ratio, device);
     cm::MimOutput out;
     {
-      cm::AutocastGuard autocast(torch::kCPU, torch::kBFloat16, bf16);
+      cm::AutocastGuard autocast(device, torch::kBFloat16, bf16);
       out = model->forward(images, masking);
     }
     const torch::Tensor loss =
@@ -90,15 +97,19 @@ double time_ours(const cm::MimConfig& config, int64_t batch, int warmup, int ste
   return static_cast<double>(batch) / median(seconds);
 }
 
-/// Best GFLOP/s over square matmuls (n = 512, 1024, 2048) in `dtype`, median of 5 each.
-double gemm_peak_gflops(torch::ScalarType dtype) {
+/// Best GFLOP/s over square matmuls in `dtype`, median of 5 each: n = 512..2048 on the CPU,
+/// 2048..8192 on a GPU.
+double gemm_peak_gflops(torch::ScalarType dtype, torch::Device device) {
+  const std::vector<int64_t> sizes =
+      device.is_cuda() ? std::vector<int64_t>{2048, 4096, 8192} : std::vector<int64_t>{512, 1024, 2048};
   double best = 0;
-  for (int64_t n : {512, 1024, 2048}) {
-    const torch::Tensor a = torch::randn({n, n}).to(dtype), b = torch::randn({n, n}).to(dtype);
+  for (int64_t n : sizes) {
+    const torch::Tensor a = torch::randn({n, n}).to(device, dtype), b = torch::randn({n, n}).to(device, dtype);
     std::vector<double> seconds;
     for (int i = 0; i < 7; ++i) {
       const auto start = std::chrono::steady_clock::now();
       const torch::Tensor c = torch::matmul(a, b);
+      if (device.is_cuda()) torch::cuda::synchronize();
       const std::chrono::duration<double> dt = std::chrono::steady_clock::now() - start;
       if (i >= 2) seconds.push_back(dt.count());
     }
@@ -118,8 +129,9 @@ double peak_rss_mb() {
 int main(int argc, char** argv) {
   cm::prepare_process_environment(argv);
   CLI::App app{"Pretraining step: clustermim vs the same model in Python PyTorch"};
-  std::string preset = "vit-tiny-32", precision = "both", python_malloc = "both";
-  std::string python = "/usr/bin/python3", out = "bench/out/pretrain.json";
+  std::string preset = "vit-tiny-32", precision = "both";
+  std::string python = "/usr/bin/python3", out = "bench/out/pretrain.json", device_name = "cpu";
+  std::vector<std::string> twins{"default", "tuned"};
   int64_t vocab = 512, batch = 128;
   int steps = 10, warmup = 3, repeats = 1, threads = 0;
   app.add_option("--preset", preset)->capture_default_str();
@@ -129,14 +141,18 @@ int main(int argc, char** argv) {
   app.add_option("--warmup", warmup)->capture_default_str()->check(CLI::NonNegativeNumber);
   app.add_option("--precision", precision)->capture_default_str()
       ->check(CLI::IsMember({"bf16", "fp32", "both"}));
-  app.add_option("--python-malloc", python_malloc)->capture_default_str()
-      ->check(CLI::IsMember({"default", "tuned", "both"}));
+  app.add_option("--twins", twins,
+                 "Python variants: default, tuned (clustermim's malloc settings), sdpa (fused "
+                 "attention)")->delimiter(',')->capture_default_str()
+      ->check(CLI::IsMember({"default", "tuned", "sdpa"}));
   app.add_option("--repeats", repeats, "runs of each side; medians reported")
       ->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--threads", threads, "0 = all cores")->capture_default_str();
   app.add_option("--python", python)->capture_default_str();
   app.add_option("--out", out)->capture_default_str();
+  app.add_option("--device", device_name, "cpu | cuda")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
+  const torch::Device device = cm::resolve_device(device_name);
   threads = cm::configure_threads(threads);
   cm::MimConfig config = cm::mim_preset(preset);
   config.vocab = vocab;
@@ -144,23 +160,23 @@ int main(int argc, char** argv) {
   const cm::VitConfig& e = config.encoder;
   const double gflop = gflop_per_step(config, batch);
 
-  std::vector<std::string> precisions{precision}, mallocs{python_malloc};
+  std::vector<std::string> precisions{precision};
   if (precision == "both") precisions = {"bf16", "fp32"};
-  if (python_malloc == "both") mallocs = {"default", "tuned"};
   std::printf("pretraining step, %s, vocab %ld, batch %ld, %d threads, median of %d steps "
               "(after %d warmup) x %d runs, ~%.1f GFLOP/step (clustermim)\n",
               preset.c_str(), vocab, batch, threads, steps, warmup, repeats, gflop);
   std::printf("%-9s %14s %13s %7s", "precision", "clustermim/s", "GFLOP/s", "");
-  for (const auto& m : mallocs) std::printf(" %14s %7s", ("python " + m).c_str(), "ratio");
+  for (const auto& t : twins) std::printf(" %14s %7s", ("python " + t).c_str(), "ratio");
   std::printf("\n");
 
-  std::map<std::string, double> peak = {{"bf16", gemm_peak_gflops(torch::kBFloat16)},
-                                        {"fp32", gemm_peak_gflops(torch::kFloat32)}};
+  std::map<std::string, double> peak = {{"bf16", gemm_peak_gflops(torch::kBFloat16, device)},
+                                        {"fp32", gemm_peak_gflops(torch::kFloat32, device)}};
   std::printf("GEMM peak: bf16 %.0f GFLOP/s, fp32 %.0f GFLOP/s\n", peak["bf16"], peak["fp32"]);
   nlohmann::json summary = {{"preset", preset}, {"vocab", vocab}, {"batch", batch},
                             {"gemm_bf16_peak_gflops", peak["bf16"]},
                             {"gemm_fp32_peak_gflops", peak["fp32"]},
                             {"threads", threads}, {"steps", steps}, {"warmup", warmup},
+                            {"device", device.str()},
                             {"repeats", repeats}, {"gflop_per_step", gflop},
                             {"model", cm::to_json(config)}, {"rows", nlohmann::json::array()}};
   for (const auto& p : precisions) {
@@ -170,17 +186,18 @@ int main(int argc, char** argv) {
         << config.decoder.depth << " --dec-heads " << config.decoder.heads << " --image-size "
         << e.image_size << " --patch " << e.patch_size << " --vocab " << vocab << " --batch "
         << batch << " --steps " << steps << " --warmup " << warmup << " --threads " << threads
-        << " --mask-ratio " << config.mask_ratio << (p == "bf16" ? " --bf16" : "");
+        << " --mask-ratio " << config.mask_ratio << (p == "bf16" ? " --bf16" : "")
+        << " --device " << (device.is_cuda() ? "cuda" : "cpu");
     std::vector<double> ours, ref_rss;
     std::map<std::string, std::vector<double>> ref;
     for (int r = 0; r < repeats; ++r) {  // interleaved, so drift hits both sides alike
-      ours.push_back(time_ours(config, batch, warmup, steps, p == "bf16"));
-      for (const auto& m : mallocs) {
+      ours.push_back(time_ours(config, batch, warmup, steps, p == "bf16", device));
+      for (const auto& t : twins) {
         // The values prepare_process_environment gives mallopt(), as glibc environment variables.
         const std::string env =
-            m == "tuned" ? "MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=2147483647 " : "";
-        const nlohmann::json j = run_python(env + cmd.str());
-        ref[m].push_back(j.at("images_per_second").get<double>());
+            t == "tuned" ? "MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=2147483647 " : "";
+        const nlohmann::json j = run_python(env + cmd.str() + (t == "sdpa" ? " --sdpa" : ""));
+        ref[t].push_back(j.at("images_per_second").get<double>());
         ref_rss.push_back(j.at("peak_rss_mb").get<double>());
       }
     }
@@ -191,11 +208,11 @@ int main(int argc, char** argv) {
                           {"python_peak_rss_mb", median(ref_rss)}};
     summary[p + "_peak_fraction"] = gflop * ours_ips / batch / peak[p];
     std::printf("%-9s %14.1f %13.1f %7s", p.c_str(), ours_ips, gflop * ours_ips / batch, "");
-    for (const auto& m : mallocs) {
-      const double ips = median(ref[m]), ratio = ours_ips / ips;
-      const std::string suffix = m == "tuned" ? "_tuned_malloc" : "";
+    for (const auto& t : twins) {
+      const double ips = median(ref[t]), ratio = ours_ips / ips;
+      const std::string suffix = t == "tuned" ? "_tuned_malloc" : t == "sdpa" ? "_sdpa" : "";
       row["python" + suffix + "_images_per_second"] = ips;
-      row["python" + suffix + "_runs"] = ref[m];
+      row["python" + suffix + "_runs"] = ref[t];
       row["ratio_vs_python" + suffix] = ratio;
       summary["pretrain_" + p + "_ratio_vs_python" + suffix] = ratio;
       std::printf(" %14.1f %6.2fx", ips, ratio);

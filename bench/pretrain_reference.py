@@ -41,6 +41,9 @@ def sincos_2d(dim, grid, cls):
     return table.unsqueeze(0)
 
 
+SDPA = False  # --sdpa: F.scaled_dot_product_attention (fused kernels), as current timm does
+
+
 class Attention(nn.Module):
     def __init__(self, dim, heads):
         super().__init__()
@@ -52,8 +55,11 @@ class Attention(nn.Module):
         b, n, c = x.shape
         qkv = self.qkv(x).reshape(b, n, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
         q, k, v = qkv[0], qkv[1], qkv[2]
-        attn = ((q @ k.transpose(-2, -1)) * self.scale).softmax(dim=-1)
-        return self.proj((attn @ v).transpose(1, 2).reshape(b, n, c))
+        if SDPA:
+            out = F.scaled_dot_product_attention(q, k, v)
+        else:
+            out = ((q @ k.transpose(-2, -1)) * self.scale).softmax(dim=-1) @ v
+        return self.proj(out.transpose(1, 2).reshape(b, n, c))
 
 
 class Block(nn.Module):
@@ -166,33 +172,39 @@ def main():
     p.add_argument("--mask-ratio", type=float, default=0.75)
     p.add_argument("--label-smoothing", type=float, default=0.1)
     p.add_argument("--lr", type=float, default=1e-4)
-    p.add_argument("--bf16", action="store_true", help="torch.autocast('cpu', bfloat16)")
+    p.add_argument("--bf16", action="store_true", help="torch.autocast(device, bfloat16)")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    p.add_argument("--sdpa", action="store_true", help="fused attention (PyTorch >= 2.0)")
     a = p.parse_args()
+    global SDPA
+    SDPA = a.sdpa
     if a.threads > 0:
         torch.set_num_threads(a.threads)
     torch.manual_seed(0)
-    model = MaskedTokenViT(a)
+    model = MaskedTokenViT(a).to(a.device)
     optimizer = torch.optim.AdamW(param_groups(model, 0.05), lr=a.lr, betas=(0.9, 0.95))
-    images = torch.randn(a.batch, 3, a.image_size, a.image_size)
+    images = torch.randn(a.batch, 3, a.image_size, a.image_size, device=a.device)
     patches = (a.image_size // a.patch) ** 2
-    targets = torch.randint(0, a.vocab, (a.batch, patches))
+    targets = torch.randint(0, a.vocab, (a.batch, patches), device=a.device)
 
     seconds = []
     for step in range(a.warmup + a.steps):
         start = time.perf_counter()
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.bf16):
+        with torch.autocast(a.device, dtype=torch.bfloat16, enabled=a.bf16):
             pred, mask = model(images, a.mask_ratio)
         loss = token_loss(pred, targets, mask, a.label_smoothing)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        value = loss.item()
+        value = loss.item()  # waits for the device
         if step >= a.warmup:
             seconds.append(time.perf_counter() - start)
     assert math.isfinite(value), "non-finite loss"
     print(json.dumps({"images_per_second": a.batch / statistics.median(seconds),
                       "step_seconds": seconds, "loss": value, "threads": torch.get_num_threads(),
                       "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+                      "gpu_peak_mb": (torch.cuda.max_memory_allocated() / 2**20
+                                      if a.device == "cuda" else 0),
                       "torch": torch.__version__}))
 
 

@@ -84,38 +84,47 @@ def loader_section(out):
     return lines + [""]
 
 
+TWINS = [  # key suffix, column, how the twin ran
+    ("", "Python", "as is"),
+    ("_tuned_malloc", "Python, same malloc", "with the malloc thresholds clustermim sets at start-up"),
+    ("_sdpa", "Python, fused attention", "with F.scaled_dot_product_attention (as current timm)"),
+]
+
+
 def pretrain_section(out, name, title):
     path = os.path.join(out, name)
     data = load(path)
     if data is None:
         return []
-    tuned = any("ratio_vs_python_tuned_malloc" in r for r in data["rows"])
+    twins = [t for t in TWINS if any(f"ratio_vs_python{t[0]}" in r for r in data["rows"])]
+    where = data.get("device", "cpu")
+    threads = f", {data['threads']} threads" if where == "cpu" else ""
     lines = [
         f"## {title}",
         "",
-        f"`build/bench_pretrain --preset {data['preset']} --batch {data['batch']} --repeats"
-        f" {data['repeats']}` ({stamp(path)}): K = {data['vocab']} logits, {data['threads']} threads,"
-        f" {data['gflop_per_step']:.0f} GFLOP per step; median of {data['steps']} steps after"
-        f" {data['warmup']} warm-up, median over repeats. The Python twin"
-        " (`bench/pretrain_reference.py`, MAE's recipe) runs with the default allocator"
-        + (" and again with the malloc thresholds clustermim sets at start-up." if tuned else ".")
-        + f" GEMM peak measured in the same run: bf16 {data['gemm_bf16_peak_gflops']:.0f} GFLOP/s,"
-        f" fp32 {data['gemm_fp32_peak_gflops']:.0f} GFLOP/s (best square matmul, 512-2048)."
-        f" Peak memory: clustermim {data['clustermim_peak_rss_mb']:.0f} MB (whole benchmark process),"
-        " Python per row below.",
+        f"`bench_pretrain --preset {data['preset']} --batch {data['batch']} --repeats"
+        f" {data['repeats']} --device {where}` ({stamp(path)}): K = {data['vocab']} logits,"
+        f" {data['gflop_per_step']:.0f} GFLOP per step"
+        f"{threads};"
+        f" median of {data['steps']} steps after {data['warmup']} warm-up, median over repeats."
+        " The Python twin (`bench/pretrain_reference.py`, MAE's recipe) runs "
+        + "; ".join(how for _, _, how in twins) + "."
+        f" GEMM peak measured in the same run: bf16 {data['gemm_bf16_peak_gflops']:.0f} GFLOP/s,"
+        f" fp32 {data['gemm_fp32_peak_gflops']:.0f} GFLOP/s (best square matmul)."
+        f" Peak host memory: clustermim {data['clustermim_peak_rss_mb']:.0f} MB (whole benchmark"
+        " process), Python per row below.",
         "",
-        "| precision | clustermim img/s | GFLOP/s | of GEMM peak | Python img/s | ratio | Python peak MB |"
-        + (" Python, same malloc, img/s | ratio |" if tuned else ""),
-        "|---|---:|---:|---:|---:|---:|---:|" + ("---:|---:|" if tuned else ""),
+        "| precision | clustermim img/s | GFLOP/s | of GEMM peak | Python peak MB |"
+        + "".join(f" {label} img/s | ratio |" for _, label, _ in twins),
+        "|---|---:|---:|---:|---:|" + "---:|---:|" * len(twins),
     ]
     for r in data["rows"]:
         line = (f"| {r['precision']} | {r['clustermim_images_per_second']:.1f} |"
                 f" {r['clustermim_gflops']:.0f} | {100 * r['peak_fraction']:.0f} % |"
-                f" {r['python_images_per_second']:.1f} | {r['ratio_vs_python']:.2f}x |"
                 f" {r['python_peak_rss_mb']:.0f} |")
-        if tuned:
-            line += (f" {r['python_tuned_malloc_images_per_second']:.1f} |"
-                     f" {r['ratio_vs_python_tuned_malloc']:.2f}x |")
+        for suffix, _, _ in twins:
+            line += (f" {r[f'python{suffix}_images_per_second']:.1f} |"
+                     f" {r[f'ratio_vs_python{suffix}']:.2f}x |")
         lines.append(line)
     return lines + [""]
 
@@ -249,6 +258,12 @@ def main():
                               "Pretraining step: clustermim vs the Python PyTorch twin")
     lines += pretrain_section(args.bench_out, "pretrain-small.json",
                               "Pretraining step at 224 px: vit-small-16")
+    gpu = pretrain_section(args.bench_out, "pretrain-gpu.json",
+                           "GPU: vit-base-16 pretraining step (scripts/gpu_check.sh)")
+    lines += gpu or ["## GPU", "", "Not measured yet: no GPU was available where these figures were"
+                     " made. `scripts/gpu_check.sh` on a CUDA host (PyTorch wheel installed) builds,"
+                     " tests and times a 224 px vit-base-16 step against the Python twin with AMP"
+                     " and fills this section.", ""]
     lines += epoch_section(args.bench_out)
     lines += kmeans_section(args.bench_out)
     lines += loader_section(args.bench_out)
