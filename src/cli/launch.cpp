@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <csignal>
 #include <cstring>
 #include <fstream>
@@ -126,11 +127,21 @@ void launch_local_workers(int nproc) {
     CM_REQUIRE(pid > 0, "--nproc: cannot start worker ", rank, ": ", std::strerror(errno));
   }
 
+  // After a failure the others get SIGTERM; one blocked in a collective that will never complete
+  // cannot act on it, so whoever is left after kGrace gets SIGKILL.
+  constexpr std::chrono::seconds kGrace(30);
   int failed_rank = -1, failed_status = 0;
+  std::chrono::steady_clock::time_point failed_at;
   for (int running = nproc; running > 0;) {
     int status = 0;
-    const pid_t pid = waitpid(-1, &status, 0);
-    if (pid < 0 && errno == EINTR) continue;
+    const pid_t pid = waitpid(-1, &status, failed_rank < 0 ? 0 : WNOHANG);
+    if (pid == 0 || (pid < 0 && errno == EINTR)) {
+      if (failed_rank >= 0 && std::chrono::steady_clock::now() - failed_at > kGrace) {
+        forward_signal(SIGKILL);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      continue;
+    }
     if (pid < 0) break;
     const auto it = std::find(g_workers.begin(), g_workers.end(), pid);
     if (it == g_workers.end()) continue;
@@ -140,6 +151,7 @@ void launch_local_workers(int nproc) {
     if (!ok && failed_rank < 0) {
       failed_rank = static_cast<int>(it - g_workers.begin());
       failed_status = status;
+      failed_at = std::chrono::steady_clock::now();
       forward_signal(SIGTERM);
     }
   }

@@ -9,7 +9,8 @@ namespace clustermim {
 /// environment: RANK = LOCAL_RANK = i, WORLD_SIZE = nproc, MASTER_ADDR = 127.0.0.1, MASTER_PORT =
 /// a free port, and OMP_NUM_THREADS = cores / nproc unless already set. SIGINT and SIGTERM are
 /// passed on to every worker. Returns when all have exited with status 0; otherwise stops the
-/// others and throws Error naming the first rank that failed.
+/// others (SIGTERM, then SIGKILL after 30 s for a rank stuck in a collective) and throws Error
+/// naming the first rank that failed.
 void launch_local_workers(int nproc);
 
 }  // namespace clustermim
