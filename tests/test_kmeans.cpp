@@ -39,6 +39,20 @@ TEST(KMeans, RecoversSeparatedBlobs) {
   EXPECT_NEAR(r.objective.back(), 16 * 0.25, 0.5);  // mean squared spread: D * sigma^2
 }
 
+TEST(KMeans, GreedyKMeansPlusPlusAlonePutsOneCentreInEveryBlob) {
+  // Wide blobs: many of the 20 candidates per centre fall in blobs that already have one, and
+  // only the candidate scoring (lowest total distance) keeps them out.
+  auto [points, truth] = make_blobs(8, 200, 16, 3.0);
+  KMeansOptions o;
+  o.k = 8;
+  o.iterations = 0;
+  o.init_trials = 20;
+  o.seed = 5;
+  const torch::Tensor blob_of_centre =
+      truth.index_select(0, assign_nearest(fit_kmeans(points, o).centroids, points));
+  EXPECT_EQ(std::get<0>(torch::_unique(blob_of_centre)).numel(), 8) << blob_of_centre;
+}
+
 TEST(KMeans, ObjectiveNeverIncreases) {
   auto [points, truth] = make_blobs(16, 100, 8, 3.0);
   KMeansOptions o;
