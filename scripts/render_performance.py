@@ -69,8 +69,9 @@ def loader_section(out):
     lines = [
         "## Data loader with augmentation",
         "",
-        "`build/bench_loader` (Google Benchmark) against `bench/loader_reference.py` (PyTorch"
-        " DataLoader, same RandomResizedCrop + flip + normalize, 32x32 images, batch 256):",
+        f"`build/bench_loader` (Google Benchmark; {stamp(os.path.join(out, 'loader.json'))})"
+        " against `bench/loader_reference.py` (PyTorch DataLoader, same RandomResizedCrop + flip +"
+        " normalize, 32x32 images, batch 256):",
         "",
         "| pipeline | images/s |",
         "|---|---:|",
