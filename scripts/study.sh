@@ -100,7 +100,7 @@ run_row() {
     local t
     t=$(teacher_sets) || { echo "study: $name waits for pixel-64 (its round 2 picks the teacher block)"; return 0; }
     sets="$t $sets"
-    [[ $name == feature-best-s1 ]] && sets="$sets tokenizer.vocab=$(best_feature_k)"
+    if [[ $name == feature-best-s1 ]]; then sets="$sets tokenizer.vocab=$(best_feature_k)"; fi
   fi
   local args=(run "$config" --out "$out") s
   local -
@@ -120,5 +120,5 @@ run_row() {
 [[ $dataset == cifar10 && ! -e ../shared/datasets/cifar10-jpg.tar.gz ]] &&
   { echo "study: ../shared/datasets/cifar10-jpg.tar.gz not found (configs/study-cifar10.toml)" >&2; exit 2; }
 while IFS='|' read -r name sets needs; do
-  [[ -z $only || $only == "$name" ]] && run_row "$name" "$sets" "$needs"
+  if [[ -z $only || $only == "$name" ]]; then run_row "$name" "$sets" "$needs"; fi
 done < <(rows)
