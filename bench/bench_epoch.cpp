@@ -14,8 +14,6 @@
  *   bench_epoch [--steps 30] [--batch 128] [--images 10240] [--vocab 64,256,1024] [--repeats 1]
  */
 #include <spdlog/spdlog.h>
-#include <sys/resource.h>
-
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
@@ -32,6 +30,7 @@
 
 namespace cm = clustermim;
 using cm::bench::median;
+using cm::bench::peak_rss_mb;
 using cm::bench::run_python;
 
 namespace {
@@ -85,12 +84,6 @@ double time_tokenize(const cm::Tokenizer& tokenizer, int64_t batch, int reps) {
     if (i >= 2) seconds.push_back(dt.count());
   }
   return static_cast<double>(batch) / median(seconds);
-}
-
-double peak_rss_mb() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return static_cast<double>(usage.ru_maxrss) / 1024.0;
 }
 
 }  // namespace

@@ -21,8 +21,6 @@
  *   bench_pretrain [--preset vit-tiny-32] [--batch 128] [--precision bf16|fp32|both]
  *                  [--twins default,tuned,sdpa] [--repeats 1] [--device cpu|cuda]
  */
-#include <sys/resource.h>
-
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
@@ -43,6 +41,7 @@
 
 namespace cm = clustermim;
 using cm::bench::median;
+using cm::bench::peak_rss_mb;
 using cm::bench::run_python;
 
 namespace {
@@ -116,12 +115,6 @@ double gemm_peak_gflops(torch::ScalarType dtype, torch::Device device) {
     best = std::max(best, 2.0 * n * n * n / median(seconds) / 1e9);
   }
   return best;
-}
-
-double peak_rss_mb() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return static_cast<double>(usage.ru_maxrss) / 1024.0;
 }
 
 }  // namespace
