@@ -6,7 +6,8 @@
 Each run becomes a section: the command that produced it, data, model, budget, machine, time
 (pretraining step time summed over resumed invocations, evaluation time), the TCAS of each
 tokenizer, k-NN / linear-probe top-1 of every method, bootstrapped rounds with their teacher
-block sweep, and the run's training curves (copied next to the output as PNG).
+block sweep, what the numbers say of SPEC section 6's claims (computed, never typed), and the
+run's training curves (copied next to the output as PNG).
 """
 import argparse
 import json
@@ -37,6 +38,41 @@ def rounds_lines(report):
     return lines + [""] if lines else []
 
 
+def compare(a, b, key, label):
+    """One sentence: row a against row b on `key`, in points."""
+    if not all(isinstance(r.get(key), (int, float)) for r in (a, b)):
+        return None
+    diff = 100 * (a[key] - b[key])
+    word = "above" if diff > 0 else "below" if diff < 0 else "level with"
+    return f"{a['method']} {label} {100 * a[key]:.1f} % is {abs(diff):.1f} points {word} {b['method']} ({100 * b[key]:.1f} %)"
+
+
+def findings_lines(rows):
+    by = {r["method"]: r for r in rows}
+    lines = []
+    for method, other in [("clustermim", "mae"), ("clustermim", "random-init"), ("mae", "random-init")]:
+        if method in by and other in by:
+            for key, label in [("knn_top1", "k-NN"), ("linear_top1", "linear probe")]:
+                sentence = compare(by[method], by[other], key, label)
+                if sentence:
+                    lines.append(f"- {sentence}.")
+    previous = by.get("clustermim")
+    for r in sorted((r for r in rows if r.get("round", 1) > 1), key=lambda r: r["round"]):
+        if previous and isinstance(r.get("tcas"), (int, float)) and isinstance(previous.get("tcas"), (int, float)):
+            lower = "lower" if r["tcas"] < previous["tcas"] else "not lower"
+            lines.append(f"- round {r['round']} tokens: TCAS {r['tcas']:.4f}, {lower} than round"
+                         f" {previous.get('round', 1)}'s {previous['tcas']:.4f} (same K {r.get('vocab')}).")
+        if previous:
+            sentence = compare(r, previous, "linear_top1", "linear probe")
+            if sentence:
+                lines.append(f"- {sentence}, at the same budget.")
+        previous = r
+    if not lines:
+        return []
+    return ["Against SPEC section 6 (one seed per row, so the spread between seeds is not known"
+            " here; `scripts/study.sh` runs two seeds of the main rows):", ""] + lines + [""]
+
+
 def section(run_dir, docs_dir):
     with open(os.path.join(run_dir, "report.json")) as f:
         report = json.load(f)
@@ -57,18 +93,25 @@ def section(run_dir, docs_dir):
         f"- corrupt samples skipped: {report.get('skipped_samples', {}).get('train', 0)} train,"
         f" {report.get('skipped_samples', {}).get('eval', 0)} eval",
         "",
-        "| method | tokenizer | K | TCAS | k-NN top-1 % | linear top-1 % | pretrain min | img/s | eval min |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| method | tokenizer | K | TCAS | k-NN top-1 % | linear top-1 % | pretrain min | img/s |"
+        " tokens img/s | eval min |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in report["rows"]:
         tcas = f"{r['tcas']:.4f}" if isinstance(r.get("tcas"), (int, float)) else "-"
         speed = "-"
         if r.get("pretrain_s") and r.get("pretrain_steps"):
             speed = f"{r['pretrain_steps'] * config['pretrain']['batch_size'] / r['pretrain_s']:.0f}"
+        tokens = r.get("tokenizer_images_per_second")
+        tokens = f"{tokens:.0f}" if isinstance(tokens, (int, float)) and tokens > 0 else "-"
         lines.append(f"| {r['method']} | {r.get('tokenizer', '-')} | {r.get('vocab', '-')} | {tcas} |"
                      f" {pct(r, 'knn_top1')} | {pct(r, 'linear_top1')} | {minutes(r, 'pretrain_s')} |"
-                     f" {speed} | {minutes(r, 'eval_s')} |")
-    lines += [""] + rounds_lines(report)
+                     f" {speed} | {tokens} | {minutes(r, 'eval_s')} |")
+    lines += ["", "img/s: pretraining images per second of training step (tokenizer included);"
+              " tokens img/s: the tokenizer alone (for feature tokens, the teacher's forward pass);"
+              " eval min: evaluation in the last invocation (features cached by an earlier one are"
+              " loaded, not extracted again).", ""]
+    lines += rounds_lines(report) + findings_lines(report["rows"])
     curves = os.path.join(run_dir, "curves.png")
     if os.path.exists(curves):
         name = os.path.basename(os.path.normpath(run_dir)) + "-curves.png"
