@@ -259,6 +259,22 @@ TEST(Features, Bf16AutocastStoresFloat32) {
   EXPECT_NEAR(f.cls.features[6][2].item<float>(), (60 + 6 + 15) / 255.0, 4e-3);
 }
 
+TEST(Features, KeepNoBatchOfTokensAlive) {
+  const Dataset d = make_ramp_dataset(7);
+  torch::Tensor previous;  // the encoder output of the last call, held only here
+  int64_t calls = 0;
+  const auto encode = [&](const torch::Tensor& x) {
+    if (previous.defined()) {
+      EXPECT_EQ(previous.storage().use_count(), 1) << "features still reference batch " << calls;
+    }
+    ++calls;
+    previous = torch::rand({x.size(0), 5, 3});
+    return previous;
+  };
+  extract_features(encode, d, ChannelStats{}, small_batches(false), torch::kCPU);
+  EXPECT_EQ(calls, 3) << "7 images in batches of 3: the check above ran twice";
+}
+
 TEST(Features, RejectsTokensWithoutPatches) {
   const Dataset d = make_ramp_dataset(2);
   expect_error_containing(

@@ -154,6 +154,41 @@ TEST(Pretrain, ResumeReproducesUninterruptedRun) {
   }
 }
 
+TEST(Pretrain, ResumedRunReportsWholeRunFigures) {
+  const Dataset d = testing::make_color_dataset(64, 8, 2);
+  const ChannelStats stats = compute_channel_stats(d);
+  auto tok = tiny_label_tokenizer(d);
+  TempDir straight, pieces;
+  torch::manual_seed(1);
+  MimModel a(tiny_config("tokens"));
+  const PretrainResult whole = pretrain(a, tok.get(), d, stats, tiny_options(straight.path()), torch::kCPU, {});
+
+  torch::manual_seed(1);
+  MimModel b(tiny_config("tokens"));
+  PretrainOptions first = tiny_options(pieces.path());
+  first.max_steps = 6;  // stops mid-epoch: epoch 2 is split across invocations
+  const PretrainResult r1 = pretrain(b, tok.get(), d, stats, first, torch::kCPU, {});
+  const PretrainResult r2 =
+      pretrain(b, tok.get(), d, stats, tiny_options(pieces.path()), torch::kCPU, {}, r1.checkpoint);
+  const PretrainResult again =
+      pretrain(b, tok.get(), d, stats, tiny_options(pieces.path()), torch::kCPU, {}, r2.checkpoint);
+
+  const auto loss = metric_column(pieces.file("metrics.jsonl"), "loss");
+  ASSERT_EQ(loss.size(), 8u);
+  const double epoch2 = std::accumulate(loss.begin() + 4, loss.end(), 0.0) / 4;
+  for (const PretrainResult* r : {&r2, &again}) {
+    EXPECT_NEAR(r->last_loss, epoch2, 1e-9) << "the last epoch's mean spans both invocations";
+    EXPECT_NEAR(r->last_loss, whole.last_loss, 1e-5);
+    EXPECT_NEAR(r->last_accuracy, whole.last_accuracy, 1e-5);
+    EXPECT_EQ(r->steps, 8);
+  }
+  EXPECT_NEAR(again.train_seconds, r2.train_seconds, 1e-9);
+  EXPECT_NEAR(again.images_per_second, r2.images_per_second, 1e-6 * r2.images_per_second)
+      << "a finished run invoked again reports the run's speed, not this invocation's";
+  EXPECT_NEAR(r2.images_per_second, 8 * 16 / r2.train_seconds, 1e-6 * r2.images_per_second);
+  EXPECT_GT(again.tokenizer_images_per_second, 0);
+}
+
 TEST(Checkpoint, KeepsNewestAndSkipsDamaged) {
   TempDir dir;
   const Dataset d = testing::make_color_dataset(16, 8, 2);

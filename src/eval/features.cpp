@@ -54,7 +54,9 @@ PooledFeatures extract_features(const EncodeFn& encode, const Dataset& dataset,
                "feature extraction: the encoder returned shape ", tokens.sizes(), " for ", b,
                " images (expected [B, 1 + L, D] with L >= 1)");
     tokens = tokens.to(torch::kFloat32);
-    cls.push_back(tokens.select(1, 0).to(torch::kCPU));
+    // A copy, not a view: a view of the CLS row would keep the whole [B, 1 + L, D] batch alive,
+    // and the growing heap made extraction spend most of its time in page faults.
+    cls.push_back(tokens.select(1, 0).to(torch::kCPU).clone());
     mean.push_back(tokens.slice(1, 1).mean(1).to(torch::kCPU));
     labels.push_back(batch.labels.to(torch::kCPU));
     done += b;

@@ -23,6 +23,7 @@
 #include "train/adamw.h"
 #include "train/checkpoint.h"
 #include "train/distributed.h"
+#include "train/run_totals.h"
 
 namespace clustermim {
 
@@ -57,24 +58,6 @@ struct StepStats {
   bool skipped = false;
   bool stop = false;            ///< a stop signal arrived (at any rank)
 };
-
-/// Drops metric lines past `step` (a resumed run rewrites what came after its checkpoint) and
-/// returns the step seconds of the lines kept, so training time adds up across resumes.
-double truncate_metrics(const std::string& path, int64_t step, int64_t batch_size) {
-  std::ifstream in(path);
-  if (!in.good()) return 0;
-  std::string kept, line;
-  double seconds = 0;
-  while (std::getline(in, line)) {
-    const auto j = nlohmann::json::parse(line, nullptr, false);
-    if (j.is_discarded() || j.value("step", int64_t{0}) > step) continue;
-    kept += line + "\n";
-    const double img_s = j.value("img_s", 0.0);
-    seconds += j.contains("step_s") ? j["step_s"].get<double>() : img_s > 0 ? batch_size / img_s : 0;
-  }
-  write_file_atomic(path, kept);
-  return seconds;
-}
 
 uint64_t mix_seed(uint64_t seed, uint64_t step) {
   uint64_t x = seed * 0x9e3779b97f4a7c15ull + step + 1;
@@ -123,7 +106,7 @@ class Trainer {
     position_ = c.info.position;
     skipped_ = c.info.extra.value("skipped_steps", int64_t{0});
     if (!o_.out_dir.empty() && main_) {
-      result_.train_seconds = truncate_metrics(metrics_path(), position_.step, o_.batch_size);
+      totals_ = replay_metrics(metrics_path(), position_.step, position_.batch_in_epoch == 0);
     }
     spdlog::info("resumed from {} at step {} (epoch {}, batch {})", path, position_.step,
                  position_.epoch, position_.batch_in_epoch);
@@ -134,15 +117,12 @@ class Trainer {
     const int64_t per_epoch = loader_.batches_per_epoch();
     const int64_t total = max_total_steps(per_epoch);
     const auto start = std::chrono::steady_clock::now();
-    const int64_t first_step = position_.step;
     std::optional<Progress> progress;
     std::ofstream metrics;
     if (main_) progress.emplace("pretrain", total, position_.step);
     if (main_ && !o_.out_dir.empty()) metrics.open(metrics_path(), std::ios::app);
     model_->train();
 
-    double epoch_loss = 0, epoch_accuracy = 0, tokenize_seconds = 0;
-    int64_t epoch_steps = 0;
     while (position_.step < total) {
       loader_.start_epoch(position_.epoch, position_.batch_in_epoch);
       Batch batch;
@@ -152,13 +132,7 @@ class Trainer {
         const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         ++position_.step;
         ++position_.batch_in_epoch;
-        if (!s.skipped) {
-          epoch_loss += s.loss;
-          epoch_accuracy += s.accuracy;
-          ++epoch_steps;
-        }
-        result_.train_seconds += dt;
-        tokenize_seconds += s.tokenize_seconds;
+        totals_.add_step(s.loss, s.accuracy, s.skipped, dt, s.tokenize_seconds);
         log_step(metrics, s, batch.size * world_, dt);
         if (progress) progress->update(position_.step, fmt_status(s));
         if (s.stop) stop_on_signal();
@@ -167,24 +141,23 @@ class Trainer {
       if (position_.batch_in_epoch >= per_epoch) {
         ++position_.epoch;
         position_.batch_in_epoch = 0;
-        result_.last_loss = epoch_steps > 0 ? epoch_loss / epoch_steps : NAN;
-        result_.last_accuracy = epoch_steps > 0 ? epoch_accuracy / epoch_steps : NAN;
-        epoch_loss = epoch_accuracy = 0;
-        epoch_steps = 0;
+        totals_.end_epoch();
         checkpoint();
       }
     }
-    if (epoch_steps > 0) {
-      result_.last_loss = epoch_loss / epoch_steps;
-      result_.last_accuracy = epoch_accuracy / epoch_steps;
-    }
+    totals_.end_epoch();
     if (position_.batch_in_epoch != 0 || result_.checkpoint.empty()) checkpoint();
     result_.steps = position_.step;
     result_.skipped_steps = skipped_;
     result_.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    const double images = (position_.step - first_step) * static_cast<double>(o_.batch_size);
-    result_.images_per_second = images / result_.seconds;
-    if (tokenize_seconds > 0) result_.tokenizer_images_per_second = images / tokenize_seconds;
+    result_.train_seconds = totals_.train_seconds;
+    result_.last_loss = totals_.last_loss;
+    result_.last_accuracy = totals_.last_accuracy;
+    const double images = static_cast<double>(totals_.steps) * o_.batch_size;
+    if (totals_.train_seconds > 0) result_.images_per_second = images / totals_.train_seconds;
+    if (totals_.tokenize_seconds > 0) {
+      result_.tokenizer_images_per_second = images / totals_.tokenize_seconds;
+    }
     if (progress) progress->finish(fmt_status({result_.last_loss, result_.last_accuracy}));
     return result_;
   }
@@ -349,6 +322,7 @@ class Trainer {
   BatchLoader loader_;
   TrainPosition position_;
   PretrainResult result_;
+  RunTotals totals_;  ///< of the whole run, rebuilt from the metrics file on resume
   int64_t skipped_ = 0;
   int consecutive_bad_ = 0;
 };

@@ -14,6 +14,8 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
+
+#include <cmath>
 #include <string>
 
 #include "data/dataset.h"
@@ -57,10 +59,10 @@ struct PretrainResult {
   double seconds = 0;             ///< wall time of this invocation
   double train_seconds = 0;       ///< time in training steps, summed over this run and the
                                   ///< invocations it resumed (excludes start-up and pauses)
-  double images_per_second = 0;   ///< mean over this invocation
+  double images_per_second = 0;   ///< images per second of training step, whole run
   double tokenizer_images_per_second = 0;  ///< images/s of the tokenizer alone (teacher cost)
-  double last_loss = 0;           ///< mean loss over the last epoch's steps
-  double last_accuracy = 0;       ///< mean masked-token accuracy there (tokens only)
+  double last_loss = NAN;         ///< mean loss over the last epoch's steps, whole run
+  double last_accuracy = NAN;     ///< mean masked-token accuracy there (tokens only)
   int64_t skipped_steps = 0;      ///< non-finite steps skipped
   std::string checkpoint;         ///< the last checkpoint written
 };
