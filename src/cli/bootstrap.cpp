@@ -63,14 +63,12 @@ BlockChoice choose_bootstrap_block(const std::string& teacher, const nlohmann::j
   o.max_patches = std::min<int64_t>(o.max_patches, 50000);
   const int64_t grid = o.image_size / o.patch_size;
   const Teacher base = load_teacher(teacher, grid);
-  // Two disjoint parts of the training split: one to fit, one to score.
-  const std::vector<int64_t> order = sample_indices(train.size(), train.size(), o.seed + 7);
+  // Two disjoint random parts of the training split: one to fit, one to score.
   const int64_t n_fit = std::min<int64_t>(train.size() / 2, 10000);
   const int64_t n_score = std::min<int64_t>(train.size() - n_fit, 5000);
-  const Dataset fit_part =
-      subset_dataset(train, std::vector<int64_t>(order.begin(), order.begin() + n_fit));
-  const Dataset score_part = subset_dataset(
-      train, std::vector<int64_t>(order.begin() + n_fit, order.begin() + n_fit + n_score));
+  const auto [fit_rows, score_rows] = sample_disjoint_indices(train.size(), n_fit, n_score, o.seed + 7);
+  const Dataset fit_part = subset_dataset(train, fit_rows);
+  const Dataset score_part = subset_dataset(train, score_rows);
   const int64_t depth = base.encoder->config().depth;
   double best = 2.0;
   for (int64_t block = -1; block < depth; ++block) {

@@ -32,18 +32,40 @@ Dataset subset_dataset(const Dataset& dataset, const std::vector<int64_t>& indic
   return out;
 }
 
-std::vector<int64_t> sample_indices(int64_t n, int64_t count, uint64_t seed) {
+namespace {
+
+/// The first `count` entries of a seeded partial Fisher-Yates shuffle of [0, n), in draw order.
+std::vector<int64_t> draw_indices(int64_t n, int64_t count, uint64_t seed) {
   std::vector<int64_t> all(n);
   std::iota(all.begin(), all.end(), 0);
-  if (count >= n) return all;
   std::mt19937_64 rng(seed);
   for (int64_t i = 0; i < count; ++i) {
     const int64_t j = i + static_cast<int64_t>(rng() % static_cast<uint64_t>(n - i));
     std::swap(all[i], all[j]);
   }
   all.resize(count);
-  std::sort(all.begin(), all.end());
   return all;
+}
+
+}  // namespace
+
+std::vector<int64_t> sample_indices(int64_t n, int64_t count, uint64_t seed) {
+  std::vector<int64_t> drawn = draw_indices(n, std::min(count, n), seed);
+  std::sort(drawn.begin(), drawn.end());
+  return drawn;
+}
+
+std::pair<std::vector<int64_t>, std::vector<int64_t>> sample_disjoint_indices(int64_t n,
+                                                                              int64_t first,
+                                                                              int64_t second,
+                                                                              uint64_t seed) {
+  CM_REQUIRE(first >= 0 && second >= 0 && first + second <= n, "cannot draw ", first, " + ",
+             second, " distinct indices from ", n);
+  const std::vector<int64_t> drawn = draw_indices(n, first + second, seed);
+  std::vector<int64_t> a(drawn.begin(), drawn.begin() + first), b(drawn.begin() + first, drawn.end());
+  std::sort(a.begin(), a.end());
+  std::sort(b.begin(), b.end());
+  return {a, b};
 }
 
 }  // namespace clustermim
