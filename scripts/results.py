@@ -25,6 +25,11 @@ def minutes(row, key):
     return f"{value / 60:.1f}" if isinstance(value, (int, float)) else "-"
 
 
+def rate(row, key):
+    value = row.get(key)
+    return f"{value:.0f}" if isinstance(value, (int, float)) and value > 0 else "-"
+
+
 def rounds_lines(report):
     lines = []
     for r in report.get("rounds", []):
@@ -99,11 +104,7 @@ def section(run_dir, docs_dir):
     ]
     for r in report["rows"]:
         tcas = f"{r['tcas']:.4f}" if isinstance(r.get("tcas"), (int, float)) else "-"
-        speed = "-"
-        if r.get("pretrain_s") and r.get("pretrain_steps"):
-            speed = f"{r['pretrain_steps'] * config['pretrain']['batch_size'] / r['pretrain_s']:.0f}"
-        tokens = r.get("tokenizer_images_per_second")
-        tokens = f"{tokens:.0f}" if isinstance(tokens, (int, float)) and tokens > 0 else "-"
+        speed, tokens = rate(r, "pretrain_images_per_second"), rate(r, "tokenizer_images_per_second")
         lines.append(f"| {r['method']} | {r.get('tokenizer', '-')} | {r.get('vocab', '-')} | {tcas} |"
                      f" {pct(r, 'knn_top1')} | {pct(r, 'linear_top1')} | {minutes(r, 'pretrain_s')} |"
                      f" {speed} | {tokens} | {minutes(r, 'eval_s')} |")

@@ -12,9 +12,9 @@
 namespace clustermim {
 
 void RunTotals::add_step(double loss, double accuracy, bool skipped, double step_seconds,
-                         double tokenize_seconds_) {
+                         double tokenizer_seconds) {
   train_seconds += step_seconds;
-  tokenize_seconds += tokenize_seconds_;
+  tokenize_seconds += tokenizer_seconds;
   ++steps;
   if (skipped) return;
   epoch_loss_ += loss;

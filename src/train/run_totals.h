@@ -22,7 +22,7 @@ struct RunTotals {
 
   /// Adds one step; a skipped (non-finite) step counts for time, not for the means.
   void add_step(double loss, double accuracy, bool skipped, double step_seconds,
-                double tokenize_seconds);
+                double tokenizer_seconds);
   /// Closes the current epoch: its means become last_loss / last_accuracy (no-op without good
   /// steps, so a run that stops mid-epoch can close its partial epoch the same way).
   void end_epoch();
