@@ -2,7 +2,8 @@
 # Installs what clustermim needs on a Debian 12 machine, and only what is missing.
 # Idempotent: a second run checks the packages and exits. Runs as root (or with sudo).
 #   scripts/setup.sh          build + test dependencies and the default dataset
-#   scripts/setup.sh --bench  also the Python references used by bench/ (PyTorch, sklearn)
+#   scripts/setup.sh --bench  also the Python references used by bench/ (PyTorch, sklearn) and the
+#                             report scripts (matplotlib, scipy)
 set -euo pipefail
 
 packages=(
@@ -14,7 +15,7 @@ packages=(
   dataset-fashion-mnist
 )
 if [[ "${1:-}" == "--bench" ]]; then
-  packages+=(python3-torch python3-sklearn python3-numpy python3-matplotlib)
+  packages+=(python3-torch python3-sklearn python3-numpy python3-scipy python3-matplotlib)
 fi
 
 missing=()
