@@ -14,6 +14,11 @@
  * each precision, through the same LibTorch calls autocast makes) and reports each step's
  * GFLOP/s as a fraction of it, and the peak resident memory of both sides.
  *
+ * The GEMM floor: every matrix product of the step (forward, and the two products of each one's
+ * backward) timed alone at its own shape and layout in the step's precision, summed. A step made
+ * of nothing else would run at batch / floor images/s, so floor / (the twin's step time) bounds
+ * the ratio that any fusion around LibTorch's GEMMs can reach.
+ *
  * With --device cuda both sides run on the GPU (the twin under torch.autocast('cuda')), and the
  * step's GFLOP/s against the measured bf16 GEMM peak is its model FLOPs utilization; the twin's
  * --sdpa variant (fused attention, as timm now does) is timed too (scripts/gpu_check.sh).
@@ -63,6 +68,68 @@ double gflop_per_step(const cm::MimConfig& c, int64_t batch) {
   return 3 * forward * static_cast<double>(batch) / 1e9;
 }
 
+/// One matrix product of the step, [count x] A [m, k] @ B [k, n], repeated `times` per step.
+struct Gemm {
+  int64_t count, m, k, n, times;
+};
+
+/// The products of one training step's forward pass (as gflop_per_step counts them): patch
+/// embedding, per block qkv / proj / fc1 / fc2 and the attention's two batched products, the
+/// decoder embedding and the head on the masked patches.
+std::vector<Gemm> step_gemms(const cm::MimConfig& c, int64_t batch) {
+  const cm::VitConfig& e = c.encoder;
+  const int64_t patches = (e.image_size / e.patch_size) * (e.image_size / e.patch_size);
+  const int64_t kept = cm::num_kept(patches, c.mask_ratio);
+  std::vector<Gemm> gemms{{1, batch * patches, e.in_chans * e.patch_size * e.patch_size, e.dim, 1}};
+  auto blocks = [&](int64_t n, int64_t d, int64_t heads, int64_t depth) {
+    const int64_t hidden = static_cast<int64_t>(std::floor(static_cast<double>(d) * e.mlp_ratio));
+    const int64_t rows = batch * n, hd = d / heads;
+    for (const Gemm g : {Gemm{1, rows, d, 3 * d, depth}, Gemm{1, rows, d, d, depth},
+                         Gemm{1, rows, d, hidden, depth}, Gemm{1, rows, hidden, d, depth},
+                         Gemm{batch * heads, n, hd, n, depth}, Gemm{batch * heads, n, n, hd, depth}})
+      gemms.push_back(g);
+  };
+  blocks(1 + kept, e.dim, e.heads, e.depth);
+  gemms.push_back({1, batch * (1 + kept), e.dim, c.decoder.dim, 1});
+  blocks(1 + patches, c.decoder.dim, c.decoder.heads, c.decoder.depth);
+  gemms.push_back({1, batch * (patches - kept), c.decoder.dim, c.output_dim(), 1});
+  return gemms;
+}
+
+/// Median seconds of `f` over 5 runs after 2 warm-ups (synchronised on a GPU).
+template <typename F>
+double time_median(F f, torch::Device device) {
+  std::vector<double> seconds;
+  for (int i = 0; i < 7; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    f();
+    if (device.is_cuda()) torch::cuda::synchronize();
+    const std::chrono::duration<double> dt = std::chrono::steady_clock::now() - start;
+    if (i >= 2) seconds.push_back(dt.count());
+  }
+  return median(seconds);
+}
+
+/// Seconds of one step's products alone: each forward product A B^T-style as linear() runs it
+/// (weight [n, k] transposed), and its backward pair dA = dC B^T, dB = A^T dC, in `dtype`.
+double gemm_floor_seconds(const cm::MimConfig& config, int64_t batch, torch::ScalarType dtype,
+                          torch::Device device) {
+  const auto opts = torch::TensorOptions().dtype(dtype).device(device);
+  double total = 0;
+  for (const Gemm& g : step_gemms(config, batch)) {
+    auto make = [&](int64_t rows, int64_t cols) {  // 2-D for a single product, as addmm runs it
+      return g.count == 1 ? torch::randn({rows, cols}, opts) : torch::randn({g.count, rows, cols}, opts);
+    };
+    const torch::Tensor a = make(g.m, g.k), w = make(g.n, g.k), dc = make(g.m, g.n);
+    const torch::Tensor bt = w.transpose(-2, -1);  // [k, n], as linear() sees its weight
+    const double seconds = time_median([&] { torch::matmul(a, bt); }, device) +
+                           time_median([&] { torch::matmul(dc, w); }, device) +
+                           time_median([&] { torch::matmul(dc.transpose(-2, -1), a); }, device);
+    total += seconds * static_cast<double>(g.times);
+  }
+  return total;
+}
+
 /// images/s (batch / median step time) of clustermim's step, fresh model and optimizer. The
 /// loss read-back at the end of each step waits for the device.
 double time_ours(const cm::MimConfig& config, int64_t batch, int warmup, int steps, bool bf16,
@@ -104,15 +171,7 @@ double gemm_peak_gflops(torch::ScalarType dtype, torch::Device device) {
   double best = 0;
   for (int64_t n : sizes) {
     const torch::Tensor a = torch::randn({n, n}).to(device, dtype), b = torch::randn({n, n}).to(device, dtype);
-    std::vector<double> seconds;
-    for (int i = 0; i < 7; ++i) {
-      const auto start = std::chrono::steady_clock::now();
-      const torch::Tensor c = torch::matmul(a, b);
-      if (device.is_cuda()) torch::cuda::synchronize();
-      const std::chrono::duration<double> dt = std::chrono::steady_clock::now() - start;
-      if (i >= 2) seconds.push_back(dt.count());
-    }
-    best = std::max(best, 2.0 * n * n * n / median(seconds) / 1e9);
+    best = std::max(best, 2.0 * n * n * n / time_median([&] { torch::matmul(a, b); }, device) / 1e9);
   }
   return best;
 }
@@ -195,7 +254,10 @@ int main(int argc, char** argv) {
       }
     }
     const double ours_ips = median(ours);
+    const double floor_ips = static_cast<double>(batch) /
+        gemm_floor_seconds(config, batch, p == "bf16" ? torch::kBFloat16 : torch::kFloat32, device);
     nlohmann::json row = {{"precision", p}, {"clustermim_images_per_second", ours_ips},
+                          {"gemm_floor_images_per_second", floor_ips},
                           {"clustermim_runs", ours}, {"clustermim_gflops", gflop * ours_ips / batch},
                           {"peak_fraction", gflop * ours_ips / batch / peak[p]},
                           {"python_peak_rss_mb", median(ref_rss)}};
@@ -207,9 +269,12 @@ int main(int argc, char** argv) {
       row["python" + suffix + "_images_per_second"] = ips;
       row["python" + suffix + "_runs"] = ref[t];
       row["ratio_vs_python" + suffix] = ratio;
+      row["gemm_floor_ratio_vs_python" + suffix] = floor_ips / ips;
       summary["pretrain_" + p + "_ratio_vs_python" + suffix] = ratio;
       std::printf(" %14.1f %6.2fx", ips, ratio);
     }
+    std::printf("\n%-9s %14.1f %13s %7s", "  floor", floor_ips, "GEMMs alone", "");
+    for (const auto& t : twins) std::printf(" %14s %6.2fx", "", floor_ips / median(ref[t]));
     std::printf("\n");
     std::fflush(stdout);
     summary["rows"].push_back(row);
