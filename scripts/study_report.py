@@ -309,7 +309,8 @@ def section(dataset, root, docs):
     return [
         f"## {dataset}", "",
         f"Budget: {epochs} pretraining epochs per row; {pretrain_h:.1f} h of pretraining steps"
-        f" (summed over resumed invocations) and {eval_h:.1f} h of evaluation in all."
+        f" (summed over resumed invocations) and {eval_h:.1f} h of evaluation in all (each row's"
+        " last invocation; features cached by an interrupted one are loaded, not extracted again)."
         " Two seeds where the seeds column says 2 (mean ± half the range).", "",
         *machine_lines(rows), "",
         *table(rows), "",
