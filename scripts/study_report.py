@@ -132,15 +132,17 @@ def plot_tcas(rows, path, corr):
     fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=120)
     for name, entries in token_rows(rows).items():
         x, y = mean(entries, "tcas"), 100 * mean(entries, "linear_top1")
-        ax.scatter(x, y, color="tab:blue" if name.startswith("pixel") else
-                   "tab:green" if name.startswith("feature") else "tab:gray")
+        spread = half_range(entries, "linear_top1")
+        ax.errorbar(x, y, yerr=None if spread is None else 100 * spread, fmt="o", capsize=3,
+                    color="tab:blue" if name.startswith("pixel") else
+                    "tab:green" if name.startswith("feature") else "tab:gray")
         ax.annotate(name, (x, y), textcoords="offset points", xytext=(4, 3), fontsize=8)
     for name, style in (("mae", "--"), ("mae-norm", ":"), ("random-init", "-.")):
         if name in rows:
             ax.axhline(100 * mean(rows[name], "linear_top1"), color="tab:red", linestyle=style,
                        linewidth=1, label=name)
     ax.set_xlabel("TCAS on the test split (lower = tokens closer to classes)")
-    ax.set_ylabel("linear probe top-1 %")
+    ax.set_ylabel("linear probe top-1 % (bars: seed range)")
     if corr:
         ax.set_title(f"Spearman rho = {corr[0]:.2f} (p = {corr[1]:.3f}, n = {corr[2]})")
     ax.legend(fontsize=8, loc="lower left")
