@@ -130,7 +130,7 @@ def pretrain_section(out, name, title):
         floor = r.get("gemm_floor_images_per_second")
         line += (f" {floor:.1f} | {r['gemm_floor_ratio_vs_python']:.2f}x |" if floor else " - | - |")
         lines.append(line)
-    return lines + ["GEMM floor: the step's matrix products alone (each forward product and its two"
+    return lines + ["", "GEMM floor: the step's matrix products alone (each forward product and its two"
                     " backward products, timed at their own shapes in the row's precision); floor /"
                     " Python bounds the ratio any fusion around LibTorch's GEMM kernels can reach.", ""]
 
