@@ -24,7 +24,7 @@
  * --sdpa variant (fused attention, as timm now does) is timed too (scripts/gpu_check.sh).
  *
  *   bench_pretrain [--preset vit-tiny-32] [--batch 128] [--precision bf16|fp32|both]
- *                  [--twins default,tuned,sdpa] [--repeats 1] [--device cpu|cuda]
+ *                  [--twins default,tuned,sdpa] [--repeats 1] [--device cpu|cuda] [--profile N]
  */
 #include <CLI/CLI.hpp>
 #include <algorithm>
@@ -38,6 +38,7 @@
 
 #include "backend/runtime.h"
 #include "bench_util.h"
+#include "step_profile.h"
 #include "backend/torch_compat.h"
 #include "core/error.h"
 #include "io/file_util.h"
@@ -131,9 +132,11 @@ double gemm_floor_seconds(const cm::MimConfig& config, int64_t batch, torch::Sca
 }
 
 /// images/s (batch / median step time) of clustermim's step, fresh model and optimizer. The
-/// loss read-back at the end of each step waits for the device.
+/// loss read-back at the end of each step waits for the device. With profile_steps > 0, that
+/// many more steps run under the profiler and `profile` receives their operators' self times.
 double time_ours(const cm::MimConfig& config, int64_t batch, int warmup, int steps, bool bf16,
-                 torch::Device device) {
+                 torch::Device device, int profile_steps = 0,
+                 std::vector<cm::bench::OpTime>* profile = nullptr) {
   torch::manual_seed(0);
   cm::MimModel model(config);
   model->to(device);
@@ -141,9 +144,7 @@ double time_ours(const cm::MimConfig& config, int64_t batch, int warmup, int ste
   const int64_t s = config.encoder.image_size, patches = model->encoder()->num_patches();
   const torch::Tensor images = torch::randn({batch, config.encoder.in_chans, s, s}).to(device);
   const torch::Tensor targets = torch::randint(config.vocab, {batch, patches}, torch::kLong).to(device);
-  std::vector<double> seconds;
-  for (int i = 0; i < warmup + steps; ++i) {
-    const auto start = std::chrono::steady_clock::now();
+  auto step = [&] {
     const cm::Masking masking = cm::random_masking(batch, patches, config.mask_ratio, device);
     cm::MimOutput out;
     {
@@ -156,10 +157,16 @@ double time_ours(const cm::MimConfig& config, int64_t batch, int warmup, int ste
     loss.backward();
     optimizer.step(1e-4);
     const double value = loss.item<double>();
-    CM_REQUIRE(std::isfinite(value), "non-finite loss at step ", i);
+    CM_REQUIRE(std::isfinite(value), "non-finite loss");
+  };
+  std::vector<double> seconds;
+  for (int i = 0; i < warmup + steps; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    step();
     const std::chrono::duration<double> dt = std::chrono::steady_clock::now() - start;
     if (i >= warmup) seconds.push_back(dt.count());
   }
+  if (profile_steps > 0 && profile != nullptr) *profile = cm::bench::profile_self_times(step, profile_steps);
   return static_cast<double>(batch) / median(seconds);
 }
 
@@ -185,7 +192,7 @@ int main(int argc, char** argv) {
   std::string python = "/usr/bin/python3", out = "bench/out/pretrain.json", device_name = "cpu";
   std::vector<std::string> twins{"default", "tuned"};
   int64_t vocab = 512, batch = 128;
-  int steps = 10, warmup = 3, repeats = 1, threads = 0;
+  int steps = 10, warmup = 3, repeats = 1, threads = 0, profile_steps = 0;
   app.add_option("--preset", preset)->capture_default_str();
   app.add_option("--vocab", vocab)->capture_default_str();
   app.add_option("--batch", batch)->capture_default_str();
@@ -200,6 +207,9 @@ int main(int argc, char** argv) {
   app.add_option("--repeats", repeats, "runs of each side; medians reported")
       ->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--threads", threads, "0 = all cores")->capture_default_str();
+  app.add_option("--profile", profile_steps,
+                 "after the first run, profile this many more steps of clustermim (operator self"
+                 " times; LibTorch 1.x)")->capture_default_str()->check(CLI::NonNegativeNumber);
   app.add_option("--python", python)->capture_default_str();
   app.add_option("--out", out)->capture_default_str();
   app.add_option("--device", device_name, "cpu | cuda")->capture_default_str();
@@ -242,8 +252,10 @@ int main(int argc, char** argv) {
         << " --device " << (device.is_cuda() ? "cuda" : "cpu");
     std::vector<double> ours, ref_rss;
     std::map<std::string, std::vector<double>> ref;
+    std::vector<cm::bench::OpTime> profile;
     for (int r = 0; r < repeats; ++r) {  // interleaved, so drift hits both sides alike
-      ours.push_back(time_ours(config, batch, warmup, steps, p == "bf16", device));
+      ours.push_back(time_ours(config, batch, warmup, steps, p == "bf16", device,
+                               r == 0 ? profile_steps : 0, &profile));
       for (const auto& t : twins) {
         // The values prepare_process_environment gives mallopt(), as glibc environment variables.
         const std::string env =
@@ -276,6 +288,14 @@ int main(int argc, char** argv) {
     std::printf("\n%-9s %14.1f %13s %7s", "  floor", floor_ips, "GEMMs alone", "");
     for (const auto& t : twins) std::printf(" %14s %6.2fx", "", floor_ips / median(ref[t]));
     std::printf("\n");
+    row["profile"] = nlohmann::json::array();
+    double profiled_ms = 0;
+    for (const auto& op : profile) profiled_ms += op.ms_per_step;
+    row["profile_total_ms_per_step"] = profiled_ms;
+    for (size_t i = 0; i < profile.size() && i < 15; ++i) {
+      row["profile"].push_back({{"op", profile[i].name}, {"ms_per_step", profile[i].ms_per_step}});
+      std::printf("  %-50s %8.1f ms/step\n", profile[i].name.c_str(), profile[i].ms_per_step);
+    }
     std::fflush(stdout);
     summary["rows"].push_back(row);
   }

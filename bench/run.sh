@@ -30,7 +30,7 @@ start=$(date +%s)
   --benchmark_out_format=json
 /usr/bin/python3 bench/loader_reference.py --epochs "$loader_epochs" --json bench/out/loader_reference.json
 "$build/bench_pretrain" --preset vit-tiny-32 --batch 128 --precision both --repeats "$repeats" \
-  --steps "$steps" --twins "$twins" --out bench/out/pretrain.json
+  --steps "$steps" --twins "$twins" --profile 3 --out bench/out/pretrain.json
 "$build/bench_pretrain" --preset vit-small-16 --batch 64 --precision both --repeats "$repeats" \
   --steps "$small_steps" --warmup 1 --twins "$twins" --out bench/out/pretrain-small.json
 "$build/bench_epoch" --steps "$epoch_steps" --repeats "$repeats"

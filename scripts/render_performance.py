@@ -130,6 +130,7 @@ def pretrain_section(out, name, title):
         floor = r.get("gemm_floor_images_per_second")
         line += (f" {floor:.1f} | {r['gemm_floor_ratio_vs_python']:.2f}x |" if floor else " - | - |")
         lines.append(line)
+    lines += profile_lines(data)
     return lines + ["", "GEMM floor: the step's matrix products alone (each forward product and its two"
                     " backward products, timed at their own shapes in the row's precision); floor /"
                     " Python bounds the ratio any fusion around LibTorch's GEMM kernels can reach.", ""]
@@ -238,6 +239,20 @@ def gaps(summary):
         " step). K-means: the time to MiniBatchKMeans' objective is greedy k-means++ and the first"
         " Lloyd iterations, whose distance GEMMs are small (K <= 256, D = 48) and run well below"
         " the GEMM peak.")
+
+
+def profile_lines(data):
+    """The profiled operators of each precision, as shares of the profiled self time."""
+    lines = []
+    for r in data["rows"]:
+        ops = r.get("profile") or []
+        if not ops:
+            continue
+        total = r.get("profile_total_ms_per_step") or sum(o["ms_per_step"] for o in ops)
+        cells = ", ".join(f"`{o['op']}` {100 * o['ms_per_step'] / total:.0f} %" for o in ops[:12])
+        lines.append(f"{r['precision']} step, operators by self time (LibTorch's profiler, share of"
+                     f" the profiled time; `--profile`): {cells}.")
+    return ["", *lines] if lines else []
 
 
 def targets_section(summary):

@@ -51,9 +51,11 @@ AttentionImpl::AttentionImpl(int64_t dim, int64_t heads)
 
 torch::Tensor AttentionImpl::forward(const torch::Tensor& x) {
   const int64_t b = x.size(0), n = x.size(1), d = x.size(2);
-  const torch::Tensor qkv =
-      apply_linear(qkv_, x).reshape({b, n, 3, heads_, d / heads_}).permute({2, 0, 3, 1, 4});
-  const torch::Tensor q = qkv[0], k = qkv[1], v = qkv[2];  // [B, H, N, hd]
+  // unbind, not qkv[0..2]: its backward stacks the three gradients once, where each select's
+  // backward zero-fills a full qkv-sized gradient and autograd adds the three together.
+  const std::vector<torch::Tensor> qkv =
+      apply_linear(qkv_, x).reshape({b, n, 3, heads_, d / heads_}).permute({2, 0, 3, 1, 4}).unbind(0);
+  const torch::Tensor &q = qkv[0], &k = qkv[1], &v = qkv[2];  // [B, H, N, hd]
 #if CLUSTERMIM_TORCH2
   const torch::Tensor out = at::scaled_dot_product_attention(q, k, v);
 #else

@@ -18,7 +18,9 @@ def pretrain_json(floor_ips):
     row = {"precision": "bf16", "clustermim_images_per_second": 300.0, "clustermim_gflops": 270.0,
            "peak_fraction": 0.39, "python_peak_rss_mb": 1000.0, "python_images_per_second": 200.0,
            "ratio_vs_python": 1.5, "gemm_floor_images_per_second": floor_ips,
-           "gemm_floor_ratio_vs_python": floor_ips / 200.0}
+           "gemm_floor_ratio_vs_python": floor_ips / 200.0, "profile_total_ms_per_step": 400.0,
+           "profile": [{"op": "aten::mm", "ms_per_step": 200.0},
+                       {"op": "aten::copy_", "ms_per_step": 100.0}]}
     return {"preset": "vit-tiny-32", "batch": 128, "repeats": 1, "device": "cpu", "threads": 2,
             "vocab": 512, "gflop_per_step": 116.0, "steps": 5, "warmup": 3,
             "gemm_bf16_peak_gflops": 700.0, "gemm_fp32_peak_gflops": 200.0,
@@ -48,6 +50,8 @@ class RenderPerformanceTest(unittest.TestCase):
         self.assertIn("would run at 360 img/s, 1.80x the Python twin's whole step, below the 2x"
                       " target; clustermim's step spends 17 % of its time outside them", text)
         self.assertIn("needs faster GEMM kernels at these shapes", text)
+        self.assertIn("bf16 step, operators by self time (LibTorch's profiler, share of the profiled"
+                      " time; `--profile`): `aten::mm` 50 %, `aten::copy_` 25 %.", text)
         self.assertAlmostEqual(summary["pretrain_bf16_gemm_floor_ratio_vs_python"], 1.8)
 
     def test_floor_above_target(self):
