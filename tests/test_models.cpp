@@ -240,6 +240,28 @@ TEST(MaeModel, TokenLossMatchesCrossEntropyWithLabelSmoothing) {
   EXPECT_EQ(masked_accuracy(perfect, targets, m), 1.0);
 }
 
+TEST(MaeModel, TokenLossGradientMatchesCrossEntropy) {
+  // token_loss has a hand-written backward; autograd through LibTorch's cross_entropy is the
+  // reference, also for an upstream gradient other than 1 and a bf16 input.
+  const Masking m = random_masking(4, 16, 0.75, torch::kCPU, at::detail::createCPUGenerator(7));
+  const torch::Tensor targets = torch::randint(11, {4, 16}, torch::kLong);
+  const torch::Tensor selected = targets.index({masked_positions(m)});
+  namespace F = torch::nn::functional;
+  for (double eps : {0.0, 0.1}) {
+    for (auto dtype : {torch::kFloat32, torch::kBFloat16}) {
+      const torch::Tensor ours = (4 * torch::randn({48, 11})).to(dtype).requires_grad_();
+      const torch::Tensor ref = ours.detach().clone().requires_grad_();
+      (3 * token_loss(ours, targets, m, eps)).backward();
+      (3 * F::cross_entropy(ref.to(torch::kFloat32), selected,
+                            F::CrossEntropyFuncOptions().label_smoothing(eps))).backward();
+      EXPECT_EQ(ours.grad().scalar_type(), dtype);
+      EXPECT_TRUE(torch::allclose(ours.grad().to(torch::kFloat32), ref.grad().to(torch::kFloat32),
+                                  1e-5, 1e-6))
+          << "eps " << eps << " dtype " << dtype;
+    }
+  }
+}
+
 TEST(MaeModel, PixelLossMatchesDirectComputation) {
   const int64_t b = 2, l = 16, dims = 4 * 4 * 3;
   const Masking m = random_masking(b, l, 0.75, torch::kCPU, at::detail::createCPUGenerator(6));
