@@ -234,7 +234,8 @@ def gaps(summary):
         " head on masked patches only). The rest of the step is autocast casts and copies (the"
         " residual stream and LayerNorm stay fp32 under CPU autocast), residual adds, small"
         " attention bmm's and softmax, and the exact GELU; LibTorch"
-        " leaves them unfused, and no fused kernels of ours are written yet." + measured +
+        " leaves them unfused, and apart from the token loss (one autograd function with a hand-written"
+        " backward) no fused kernels of ours are written yet." + measured +
         " The end-to-end ratio follows the step (the loader and tokenizer are far faster than the"
         " step). K-means: the time to MiniBatchKMeans' objective is greedy k-means++ and the first"
         " Lloyd iterations, whose distance GEMMs are small (K <= 256, D = 48) and run well below"
@@ -242,11 +243,12 @@ def gaps(summary):
 
 
 def profile_lines(data):
-    """The profiled operators of each precision, as shares of the profiled self time."""
+    """The profiled operators of the bf16 step (the targets' precision), as shares of the profiled
+    self time."""
     lines = []
     for r in data["rows"]:
         ops = r.get("profile") or []
-        if not ops:
+        if not ops or r["precision"] != "bf16":
             continue
         total = r.get("profile_total_ms_per_step") or sum(o["ms_per_step"] for o in ops)
         cells = ", ".join(f"`{o['op']}` {100 * o['ms_per_step'] / total:.0f} %" for o in ops[:12])
