@@ -52,30 +52,12 @@ using cm::bench::run_python;
 
 namespace {
 
-/// Matmul and conv FLOPs of one training step of clustermim's model (forward x 3 for backward).
-double gflop_per_step(const cm::MimConfig& c, int64_t batch) {
-  const cm::VitConfig& e = c.encoder;
-  const double grid = static_cast<double>(e.image_size / e.patch_size), patches = grid * grid;
-  const double kept = static_cast<double>(cm::num_kept(static_cast<int64_t>(patches), c.mask_ratio));
-  auto blocks = [&](double n, double d, double depth) {
-    const double hidden = std::floor(d * e.mlp_ratio);
-    return depth * (2 * n * d * (4 * d + 2 * hidden) + 4 * n * n * d);
-  };
-  const double d = static_cast<double>(e.dim), dd = static_cast<double>(c.decoder.dim);
-  const double forward =
-      2 * patches * e.in_chans * e.patch_size * e.patch_size * d + blocks(1 + kept, d, e.depth) +
-      2 * (1 + kept) * d * dd + blocks(1 + patches, dd, c.decoder.depth) +
-      2 * (patches - kept) * dd * static_cast<double>(c.output_dim());
-  return 3 * forward * static_cast<double>(batch) / 1e9;
-}
-
 /// One matrix product of the step, [count x] A [m, k] @ B [k, n], repeated `times` per step.
 struct Gemm {
   int64_t count, m, k, n, times;
 };
 
-/// The products of one training step's forward pass (as gflop_per_step counts them): patch
-/// embedding, per block qkv / proj / fc1 / fc2 and the attention's two batched products, the
+/// The products of one training step's forward pass: patch embedding, per block qkv / proj / fc1 / fc2 and the attention's two batched products, the
 /// decoder embedding and the head on the masked patches.
 std::vector<Gemm> step_gemms(const cm::MimConfig& c, int64_t batch) {
   const cm::VitConfig& e = c.encoder;
@@ -95,6 +77,15 @@ std::vector<Gemm> step_gemms(const cm::MimConfig& c, int64_t batch) {
   blocks(1 + patches, c.decoder.dim, c.decoder.heads, c.decoder.depth);
   gemms.push_back({1, batch * (patches - kept), c.decoder.dim, c.output_dim(), 1});
   return gemms;
+}
+
+/// Matmul and conv FLOPs of one training step of clustermim's model: its products, forward x 3
+/// for backward.
+double gflop_per_step(const cm::MimConfig& c, int64_t batch) {
+  double forward = 0;
+  for (const Gemm& g : step_gemms(c, batch))
+    forward += 2.0 * static_cast<double>(g.count * g.m * g.k * g.n * g.times);
+  return 3 * forward / 1e9;
 }
 
 /// Median seconds of `f` over 5 runs after 2 warm-ups (synchronised on a GPU).

@@ -3,17 +3,12 @@
 table with its GEMM floor columns, and the gap sentence computed from the floor (whether fusion
 alone can reach the 2x target). Standard library only, so it runs wherever the tests run.
 """
+import json
+import os
+import subprocess
 import sys
-
-try:
-    import json
-    import os
-    import subprocess
-    import tempfile
-    import unittest
-except ImportError as e:  # python3-minimal without the standard library
-    print(f"skipped: {e}")
-    sys.exit(77)
+import tempfile
+import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCRIPT = os.path.join(HERE, "..", "..", "scripts", "render_performance.py")

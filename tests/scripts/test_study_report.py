@@ -4,18 +4,13 @@ feature-64 row, seeds are averaged), Spearman's rho of TCAS with accuracy, the c
 seed-spread yardstick and the SPEC section 7 comparison. Exits 77 (CTest: skipped) when the
 report's plotting and statistics libraries are not installed (scripts/setup.sh --bench).
 """
+import importlib.util
+import json
+import os
+import subprocess
 import sys
-
-try:
-    import importlib.util
-    import json
-    import os
-    import subprocess
-    import tempfile
-    import unittest
-except ImportError as e:  # python3-minimal without the standard library
-    print(f"skipped: {e}")
-    sys.exit(77)
+import tempfile
+import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCRIPT = os.path.join(HERE, "..", "..", "scripts", "study_report.py")
