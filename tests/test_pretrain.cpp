@@ -63,7 +63,7 @@ std::unique_ptr<Tokenizer> tiny_label_tokenizer(const Dataset& d) {
   return make_label_tokenizer(spec, d.num_classes());
 }
 
-// fp32 CPU parameters take the one-pass update, others (here fp64) the tensor operations.
+// fp32 CPU parameters take the one-pass update, others (here fp64) the multi-tensor operations.
 class AdamWPaths : public ::testing::TestWithParam<torch::ScalarType> {};
 
 TEST_P(AdamWPaths, MatchesTorchAdamW) {
@@ -102,7 +102,7 @@ TEST_P(AdamWPaths, MatchesTorchAdamW) {
   EXPECT_FALSE(ours->weight.grad().defined()) << "zero_grad leaves gradients undefined";
 }
 
-INSTANTIATE_TEST_SUITE_P(OnePassAndTensorOps, AdamWPaths,
+INSTANTIATE_TEST_SUITE_P(OnePassAndForeach, AdamWPaths,
                          ::testing::Values(torch::kFloat32, torch::kFloat64));
 
 TEST(Pretrain, TokenLossDecreases) {

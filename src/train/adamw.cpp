@@ -29,13 +29,25 @@ struct UpdateScalars {
   double bc2_sqrt;      ///< sqrt(bias correction 2)
 };
 
-/// The update in tensor operations (any device and dtype).
-void update_with_tensor_ops(AdamWParam& p, const torch::Tensor& grad, const UpdateScalars& u) {
-  if (u.decay_factor != 1.0) p.value.mul_(u.decay_factor);
-  p.exp_avg.mul_(u.beta1).add_(grad, 1.0 - u.beta1);
-  p.exp_avg_sq.mul_(u.beta2).addcmul_(grad, grad, 1.0 - u.beta2);
-  const torch::Tensor denom = (p.exp_avg_sq.sqrt() / u.bc2_sqrt).add_(u.eps);
-  p.value.addcdiv_(p.exp_avg, denom, -u.step_size);
+/// Parameters updated together with one set of scalars, as lists for the multi-tensor ops.
+struct ForeachGroup {
+  std::vector<torch::Tensor> values, grads, exp_avgs, exp_avg_sqs;
+};
+
+/// The update in multi-tensor (foreach) operations, any device and dtype: on a GPU one kernel
+/// per operation for the whole group, where per-tensor operations launch a few kernels for every
+/// parameter (over 2,000 launches per vit-base-16 step).
+void update_with_foreach(ForeachGroup& g, const UpdateScalars& u) {
+  if (g.values.empty()) return;
+  if (u.decay_factor != 1.0) at::_foreach_mul_(g.values, u.decay_factor);
+  at::_foreach_mul_(g.exp_avgs, u.beta1);
+  at::_foreach_add_(g.exp_avgs, g.grads, 1.0 - u.beta1);
+  at::_foreach_mul_(g.exp_avg_sqs, u.beta2);
+  at::_foreach_addcmul_(g.exp_avg_sqs, g.grads, g.grads, 1.0 - u.beta2);
+  std::vector<torch::Tensor> denom = at::_foreach_sqrt(g.exp_avg_sqs);
+  at::_foreach_div_(denom, u.bc2_sqrt);
+  at::_foreach_add_(denom, u.eps);
+  at::_foreach_addcdiv_(g.values, g.exp_avgs, denom, -u.step_size);
 }
 
 /// The same update in one pass over contiguous fp32 CPU tensors, in parallel: a tenth of the
@@ -71,17 +83,26 @@ void AdamW::step(double lr) {
   ++steps_;
   const double bc1 = 1.0 - std::pow(options_.beta1, static_cast<double>(steps_));
   const double bc2 = 1.0 - std::pow(options_.beta2, static_cast<double>(steps_));
+  auto scalars = [&](bool decay) {
+    return UpdateScalars{decay ? 1.0 - lr * options_.weight_decay : 1.0, options_.beta1,
+                         options_.beta2, options_.eps, lr / bc1, std::sqrt(bc2)};
+  };
+  ForeachGroup with_decay, without_decay;
   for (AdamWParam& p : params_) {
     const torch::Tensor& grad = p.value.grad();
     if (!grad.defined()) continue;
-    const UpdateScalars u{p.decay ? 1.0 - lr * options_.weight_decay : 1.0, options_.beta1,
-                          options_.beta2, options_.eps, lr / bc1, std::sqrt(bc2)};
     if (one_pass_applies(p, grad)) {
-      update_in_one_pass(p, grad, u);
-    } else {
-      update_with_tensor_ops(p, grad, u);
+      update_in_one_pass(p, grad, scalars(p.decay));
+      continue;
     }
+    ForeachGroup& g = p.decay ? with_decay : without_decay;
+    g.values.push_back(p.value);
+    g.grads.push_back(grad);
+    g.exp_avgs.push_back(p.exp_avg);
+    g.exp_avg_sqs.push_back(p.exp_avg_sq);
   }
+  update_with_foreach(with_decay, scalars(true));
+  update_with_foreach(without_decay, scalars(false));
 }
 
 void AdamW::zero_grad() {
