@@ -294,10 +294,7 @@ def gpu_gap(summary):
             f" {100 * (1 - step / floor):.0f} % of the step is spent outside them, and the twin"
             f" with fused attention runs at {step / sdpa:.0f} img/s. clustermim attends with the"
             " same fused kernel there; the GPU step has no operator profile yet (the profiler"
-            " used here is LibTorch 1.x's). The first suspect, not yet measured, is the optimizer:"
-            " clustermim's AdamW updates each parameter tensor with its own few kernels (over"
-            " 2,000 launches per vit-base-16 step), where torch.optim.AdamW batches them per"
-            " operation (foreach).")
+            " used here is LibTorch 1.x's).")
 
 
 def profile_lines(data):
