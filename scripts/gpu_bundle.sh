@@ -9,7 +9,7 @@
 #  - static builds of the two whose Debian packages pull in too much to carry: OpenCV core,
 #    imgproc and imgcodecs with PNG and JPEG only (Debian's imgcodecs links GDAL and ~140 other
 #    libraries, 220 MB), and libarchive with tar + gzip only (Debian's links libxml2 and ICU).
-# Sources come from Debian's archive (the versions Debian 12 ships). About 25 minutes on 2 cores.
+# Sources come from Debian's archive (the versions Debian 12 ships). About 20 minutes on 2 cores.
 #   scripts/gpu_bundle.sh [DIR=.gpudeps]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,7 +27,6 @@ packages=(libfmt-dev libfmt9 libspdlog-dev libspdlog1.10 libtomlplusplus-dev lib
 for deb in "$dir"/debs/*.deb; do dpkg -x "$deb" "$root"; done
 ln -sfn /lib/x86_64-linux-gnu/libz.so.1 "$lib/libz.so"  # the host's zlib, not Debian's version
 find "$root" -xtype l -delete                            # links to runtime packages not carried
-rm -rf "$usr/share/doc" "$usr/share/man" "$usr/src" "$usr/share/opencv4"
 cat > "$usr/bin/pkg-config-bundle" <<'EOF'
 #!/bin/sh
 here=$(dirname "$(readlink -f "$0")")
@@ -74,4 +73,5 @@ if [[ ! -f $lib/libarchive.a ]]; then
     "Name: libarchive" "Description: libarchive, static, tar + gzip only" "Version: 3.6.2" \
     "Cflags: -I\${includedir}" "Libs: -L\${libdir} -larchive" >"$lib/pkgconfig/libarchive.pc"
 fi
+rm -rf "$usr/share/doc" "$usr/share/man" "$usr/src" "$usr/share/opencv4"  # not needed to build
 echo "gpu_bundle: $(du -sh "$root" | cut -f1) in $root"
