@@ -14,6 +14,10 @@
  * each precision, through the same LibTorch calls autocast makes) and reports each step's
  * GFLOP/s as a fraction of it, and the peak resident memory of both sides.
  *
+ * The first run also times its step phase by phase (forward, backward, AdamW), the device
+ * synchronised between them, on as many extra steps: where a step's time goes on any device,
+ * including a GPU, where the operator profile (LibTorch 1.x's profiler) is not available.
+ *
  * The GEMM floor: every matrix product of the step (forward, and the two products of each one's
  * backward) timed alone at its own shape and layout in the step's precision, summed. A step made
  * of nothing else would run at batch / floor images/s, so floor / (the twin's step time) bounds
@@ -122,12 +126,21 @@ double gemm_floor_seconds(const cm::MimConfig& config, int64_t batch, torch::Sca
   return total;
 }
 
+/// What time_ours measures: images/s, the step split into phases, and the operator profile.
+struct OursTiming {
+  double images_per_second = 0;
+  /// Median ms of forward (masking, model, loss), backward and the AdamW update, the device
+  /// synchronised between phases; measured on extra steps when time_ours' `phases` is set.
+  double forward_ms = 0, backward_ms = 0, optimizer_ms = 0;
+  std::vector<cm::bench::OpTime> profile;
+};
+
 /// images/s (batch / median step time) of clustermim's step, fresh model and optimizer. The
-/// loss read-back at the end of each step waits for the device. With profile_steps > 0, that
-/// many more steps run under the profiler and `profile` receives their operators' self times.
-double time_ours(const cm::MimConfig& config, int64_t batch, int warmup, int steps, bool bf16,
-                 torch::Device device, int profile_steps = 0,
-                 std::vector<cm::bench::OpTime>* profile = nullptr) {
+/// loss read-back at the end of each step waits for the device. Then, with `phases`, `steps`
+/// more steps timed phase by phase, and with profile_steps > 0 that many more under the
+/// profiler (operators' self times).
+OursTiming time_ours(const cm::MimConfig& config, int64_t batch, int warmup, int steps, bool bf16,
+                     torch::Device device, bool phases, int profile_steps) {
   torch::manual_seed(0);
   cm::MimModel model(config);
   model->to(device);
@@ -135,30 +148,55 @@ double time_ours(const cm::MimConfig& config, int64_t batch, int warmup, int ste
   const int64_t s = config.encoder.image_size, patches = model->encoder()->num_patches();
   const torch::Tensor images = torch::randn({batch, config.encoder.in_chans, s, s}).to(device);
   const torch::Tensor targets = torch::randint(config.vocab, {batch, patches}, torch::kLong).to(device);
-  auto step = [&] {
+  auto forward = [&] {
     const cm::Masking masking = cm::random_masking(batch, patches, config.mask_ratio, device);
     cm::MimOutput out;
     {
       cm::AutocastGuard autocast(device, torch::kBFloat16, bf16);
       out = model->forward(images, masking);
     }
-    const torch::Tensor loss =
-        cm::token_loss(out.predictions.to(torch::kFloat32), targets, masking, 0.1);
+    return cm::token_loss(out.predictions.to(torch::kFloat32), targets, masking, 0.1);
+  };
+  auto step = [&] {
+    const torch::Tensor loss = forward();
     optimizer.zero_grad();
     loss.backward();
     optimizer.step(1e-4);
     const double value = loss.item<double>();
     CM_REQUIRE(std::isfinite(value), "non-finite loss");
   };
+  auto elapsed = [&](std::chrono::steady_clock::time_point since) {
+    if (device.is_cuda()) torch::cuda::synchronize();
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - since).count();
+  };
+  OursTiming timing;
   std::vector<double> seconds;
   for (int i = 0; i < warmup + steps; ++i) {
     const auto start = std::chrono::steady_clock::now();
     step();
-    const std::chrono::duration<double> dt = std::chrono::steady_clock::now() - start;
-    if (i >= warmup) seconds.push_back(dt.count());
+    if (i >= warmup) seconds.push_back(elapsed(start) / 1e3);
   }
-  if (profile_steps > 0 && profile != nullptr) *profile = cm::bench::profile_self_times(step, profile_steps);
-  return static_cast<double>(batch) / median(seconds);
+  timing.images_per_second = static_cast<double>(batch) / median(seconds);
+  std::vector<double> forward_ms, backward_ms, optimizer_ms;
+  for (int i = 0; phases && i < steps; ++i) {
+    auto start = std::chrono::steady_clock::now();
+    const torch::Tensor loss = forward();
+    forward_ms.push_back(elapsed(start));
+    start = std::chrono::steady_clock::now();
+    optimizer.zero_grad();
+    loss.backward();
+    backward_ms.push_back(elapsed(start));
+    start = std::chrono::steady_clock::now();
+    optimizer.step(1e-4);
+    optimizer_ms.push_back(elapsed(start));
+  }
+  if (phases) {
+    timing.forward_ms = median(forward_ms);
+    timing.backward_ms = median(backward_ms);
+    timing.optimizer_ms = median(optimizer_ms);
+  }
+  if (profile_steps > 0) timing.profile = cm::bench::profile_self_times(step, profile_steps);
+  return timing;
 }
 
 /// Best GFLOP/s over square matmuls in `dtype`, median of 5 each: n = 512..2048 on the CPU,
@@ -243,10 +281,12 @@ int main(int argc, char** argv) {
         << " --device " << (device.is_cuda() ? "cuda" : "cpu");
     std::vector<double> ours, ref_rss;
     std::map<std::string, std::vector<double>> ref;
-    std::vector<cm::bench::OpTime> profile;
+    OursTiming first;  // the first run's phases and profile
     for (int r = 0; r < repeats; ++r) {  // interleaved, so drift hits both sides alike
-      ours.push_back(time_ours(config, batch, warmup, steps, p == "bf16", device,
-                               r == 0 ? profile_steps : 0, &profile));
+      const OursTiming t = time_ours(config, batch, warmup, steps, p == "bf16", device, r == 0,
+                                     r == 0 ? profile_steps : 0);
+      if (r == 0) first = t;
+      ours.push_back(t.images_per_second);
       for (const auto& t : twins) {
         // The values prepare_process_environment gives mallopt(), as glibc environment variables.
         const std::string env =
@@ -263,7 +303,9 @@ int main(int argc, char** argv) {
                           {"gemm_floor_images_per_second", floor_ips},
                           {"clustermim_runs", ours}, {"clustermim_gflops", gflop * ours_ips / batch},
                           {"peak_fraction", gflop * ours_ips / batch / peak[p]},
-                          {"python_peak_rss_mb", median(ref_rss)}};
+                          {"python_peak_rss_mb", median(ref_rss)},
+                          {"phase_ms", {{"forward", first.forward_ms}, {"backward", first.backward_ms},
+                                        {"optimizer", first.optimizer_ms}}}};
     summary[p + "_peak_fraction"] = gflop * ours_ips / batch / peak[p];
     std::printf("%-9s %14.1f %13.1f %7s", p.c_str(), ours_ips, gflop * ours_ips / batch, "");
     for (const auto& t : twins) {
@@ -278,14 +320,16 @@ int main(int argc, char** argv) {
     }
     std::printf("\n%-9s %14.1f %13s %7s", "  floor", floor_ips, "GEMMs alone", "");
     for (const auto& t : twins) std::printf(" %14s %6.2fx", "", floor_ips / median(ref[t]));
-    std::printf("\n");
+    std::printf("\n  phases: forward %.1f ms, backward %.1f ms, AdamW %.1f ms (synchronised)\n",
+                first.forward_ms, first.backward_ms, first.optimizer_ms);
     row["profile"] = nlohmann::json::array();
     double profiled_ms = 0;
-    for (const auto& op : profile) profiled_ms += op.ms_per_step;
+    for (const auto& op : first.profile) profiled_ms += op.ms_per_step;
     row["profile_total_ms_per_step"] = profiled_ms;
-    for (size_t i = 0; i < profile.size() && i < 15; ++i) {
-      row["profile"].push_back({{"op", profile[i].name}, {"ms_per_step", profile[i].ms_per_step}});
-      std::printf("  %-50s %8.1f ms/step\n", profile[i].name.c_str(), profile[i].ms_per_step);
+    for (size_t i = 0; i < first.profile.size() && i < 15; ++i) {
+      const cm::bench::OpTime& op = first.profile[i];
+      row["profile"].push_back({{"op", op.name}, {"ms_per_step", op.ms_per_step}});
+      std::printf("  %-50s %8.1f ms/step\n", op.name.c_str(), op.ms_per_step);
     }
     std::fflush(stdout);
     summary["rows"].push_back(row);

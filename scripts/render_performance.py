@@ -131,7 +131,7 @@ def pretrain_section(out, name, title):
         floor = r.get("gemm_floor_images_per_second")
         line += (f" {floor:.1f} | {r['gemm_floor_ratio_vs_python']:.2f}x |" if floor else " - | - |")
         lines.append(line)
-    lines += profile_lines(data)
+    lines += phase_lines(data) + profile_lines(data)
     return lines + ["", "GEMM floor: the step's matrix products alone (each forward product and its two"
                     " backward products, timed at their own shapes in the row's precision); floor /"
                     " Python bounds the ratio any fusion around LibTorch's GEMM kernels can reach.", ""]
@@ -295,6 +295,18 @@ def gpu_gap(summary):
             f" with fused attention runs at {step / sdpa:.0f} img/s. clustermim attends with the"
             " same fused kernel there; the GPU step has no operator profile yet (the profiler"
             " used here is LibTorch 1.x's).")
+
+
+def phase_lines(data):
+    """clustermim's step split into forward, backward and AdamW (bench_pretrain's first run)."""
+    cells = [f"{r['precision']}: forward {r['phase_ms']['forward']:.1f} ms, backward"
+             f" {r['phase_ms']['backward']:.1f} ms, AdamW {r['phase_ms']['optimizer']:.1f} ms of a"
+             f" {1000 * data['batch'] / r['clustermim_images_per_second']:.1f} ms step"
+             for r in data["rows"] if r.get("phase_ms", {}).get("forward")]
+    if not cells:
+        return []
+    return ["", "clustermim's step by phase (extra steps of the first run, the device synchronised"
+            " between phases): " + "; ".join(cells) + "."]
 
 
 def profile_lines(data):

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """scripts/render_performance.py on a hand-written bench/out: the targets table, the pretraining
-table with its GEMM floor columns, the gap sentence computed from the floor (whether fusion
+table with its GEMM floor columns and phase line, the gap sentence computed from the floor (whether fusion
 alone can reach the 2x target), and the GPU section with the GPU check's host and CTest lines.
 Standard library only, so it runs wherever the tests run.
 """
@@ -21,7 +21,8 @@ def pretrain_json(floor_ips):
            "ratio_vs_python": 1.5, "gemm_floor_images_per_second": floor_ips,
            "gemm_floor_ratio_vs_python": floor_ips / 200.0, "profile_total_ms_per_step": 400.0,
            "profile": [{"op": "aten::mm", "ms_per_step": 200.0},
-                       {"op": "aten::copy_", "ms_per_step": 100.0}]}
+                       {"op": "aten::copy_", "ms_per_step": 100.0}],
+           "phase_ms": {"forward": 120.0, "backward": 280.0, "optimizer": 20.0}}
     return {"preset": "vit-tiny-32", "batch": 128, "repeats": 1, "device": "cpu", "threads": 2,
             "vocab": 512, "gflop_per_step": 116.0, "steps": 5, "warmup": 3,
             "gemm_bf16_peak_gflops": 700.0, "gemm_fp32_peak_gflops": 200.0,
@@ -86,6 +87,9 @@ class RenderPerformanceTest(unittest.TestCase):
         self.assertIn("needs faster GEMM kernels at these shapes", text)
         self.assertIn("bf16 step, operators by self time (LibTorch's profiler, share of the profiled"
                       " time; `--profile`): `aten::mm` 50 %, `aten::copy_` 25 %.", text)
+        self.assertIn("clustermim's step by phase (extra steps of the first run, the device"
+                      " synchronised between phases): bf16: forward 120.0 ms, backward 280.0 ms,"
+                      " AdamW 20.0 ms of a 426.7 ms step.", text)
         self.assertAlmostEqual(summary["pretrain_bf16_gemm_floor_ratio_vs_python"], 1.8)
 
     def test_floor_above_target(self):
