@@ -116,7 +116,8 @@ run_row() {
   "$bin" "${args[@]}" 2>&1 | tee -a "$out/log.txt"
 }
 
-((list)) || make build >/dev/null
+# With CLUSTERMIM set (a binary built elsewhere, e.g. scripts/gpu_check.sh's build-gpu), no build.
+((list)) || [[ -n ${CLUSTERMIM:-} ]] || make build >/dev/null
 [[ $dataset == cifar10 && ! -e ../shared/datasets/cifar10-jpg.tar.gz ]] &&
   { echo "study: ../shared/datasets/cifar10-jpg.tar.gz not found (configs/study-cifar10.toml)" >&2; exit 2; }
 while IFS='|' read -r name sets needs; do
