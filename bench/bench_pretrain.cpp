@@ -283,10 +283,10 @@ int main(int argc, char** argv) {
     std::map<std::string, std::vector<double>> ref;
     OursTiming first;  // the first run's phases and profile
     for (int r = 0; r < repeats; ++r) {  // interleaved, so drift hits both sides alike
-      const OursTiming t = time_ours(config, batch, warmup, steps, p == "bf16", device, r == 0,
-                                     r == 0 ? profile_steps : 0);
-      if (r == 0) first = t;
-      ours.push_back(t.images_per_second);
+      const OursTiming run = time_ours(config, batch, warmup, steps, p == "bf16", device, r == 0,
+                                       r == 0 ? profile_steps : 0);
+      if (r == 0) first = run;
+      ours.push_back(run.images_per_second);
       for (const auto& t : twins) {
         // The values prepare_process_environment gives mallopt(), as glibc environment variables.
         const std::string env =
