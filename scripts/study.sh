@@ -1,24 +1,32 @@
 #!/usr/bin/env bash
 # The study (issue 7): does TCAS predict downstream accuracy, and does ClusterMIM beat MAE?
 # Every row is one `clustermim run` of the same budget (configs/study-<dataset>.toml) in
-# runs/study/<dataset>/<row>/; a row whose report.json exists is skipped, an interrupted one
-# resumes from its checkpoints, so the script can be rerun until it has done everything.
+# runs/study/<dataset>/<row>/. A finished row's report.json is copied to the committed record
+# docs/study/<dataset>/<row>.json, from which the report is written, so results outlive the
+# machine that produced them. A row with a record is skipped, an interrupted one resumes from its
+# checkpoints, so the script can be rerun until it has done everything.
 #
-#   scripts/study.sh [cifar10|fashion-mnist] [--only ROW] [--list]   run (or list) the grid
+#   scripts/study.sh [cifar10|fashion-mnist] [--only ROW] [--jobs N] [--list]   run (or list) rows
 #   scripts/study.sh --report                                        docs/STUDY.md + plots
+#
+# --jobs N runs N rows at a time (default 1): on a GPU the study's small models leave the device
+# mostly idle, so several rows share it. Rows that need pixel-64's encoder as teacher start after
+# it, and feature-best-s1 after the other feature rows.
 #
 # Rows: label (oracle) and random tokens; pixel K-means K = 16, 64, 256, 1024; feature K-means
 # on the pixel-64 encoder (the bootstrap of `run.rounds = 2`, its teacher block chosen by
 # tokenizer.bootstrap_block = "auto") at K = 64, 256, 1024; MAE on pixels and on normalized
 # pixels; the random-init encoder; a second seed of MAE, pixel-64 and the best feature row.
+# pixel-64 runs again when a feature row is missing and its checkpoint is not on this machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${CLUSTERMIM:-build/clustermim}
-dataset=cifar10 only="" list=0 report=0
+dataset=cifar10 only="" list=0 report=0 jobs=1
 while (($#)); do
   case "$1" in
     cifar10|fashion-mnist) dataset=$1 ;;
     --only) only=$2; shift ;;
+    --jobs) jobs=$2; shift ;;
     --list) list=1 ;;
     --report) report=1 ;;
     *) echo "study: unknown argument '$1'" >&2; exit 2 ;;
@@ -28,11 +36,11 @@ done
 
 if ((report)); then
   bash scripts/setup.sh --bench
-  exec /usr/bin/python3 scripts/study_report.py --runs runs/study --out docs/STUDY.md
+  exec /usr/bin/python3 scripts/study_report.py --records docs/study --out docs/STUDY.md
 fi
 
 config=configs/study-$dataset.toml
-root=runs/study/$dataset
+root=runs/study/$dataset records=docs/study/$dataset
 if [[ $dataset == cifar10 ]]; then
   pixel_ks=(16 64 256 1024) feature_ks=(64 256 1024)
 else
@@ -52,11 +60,11 @@ teacher_sets() {
 
 # The feature K whose row has the best linear probe so far (64 when none has finished).
 best_feature_k() {
-  /usr/bin/python3 - "$root" "${feature_ks[@]}" <<'PY'
+  /usr/bin/python3 - "$records" "${feature_ks[@]}" <<'PY'
 import json, os, sys
 root, best, best_acc = sys.argv[1], "64", -1.0
 for k in sys.argv[2:]:
-    path = os.path.join(root, "pixel-64" if k == "64" else f"feature-{k}", "report.json")
+    path = os.path.join(root, ("pixel-64" if k == "64" else f"feature-{k}") + ".json")
     if not os.path.exists(path):
         continue
     for row in json.load(open(path))["rows"]:
@@ -66,22 +74,23 @@ print(best)
 PY
 }
 
-# name|--set overrides (space-separated)|needs the teacher
+# name|--set overrides (space-separated)|needs the teacher; in the order they start (pixel-64,
+# the longest, first; the claims' two-seed comparisons early).
 rows() {
   echo "pixel-64|tokenizer.kind=pixel-kmeans tokenizer.vocab=64 run.rounds=2|"
   echo "mae|run.methods=[\"mae\"] model.norm_pix=false|"
-  echo "mae-norm|run.methods=[\"mae\"] model.norm_pix=true|"
-  echo "random-init|run.methods=[\"random-init\"]|"
+  echo "pixel-64-s1|tokenizer.kind=pixel-kmeans tokenizer.vocab=64 pretrain.seed=1 tokenizer.seed=1|"
+  echo "mae-s1|run.methods=[\"mae\"] model.norm_pix=false pretrain.seed=1|"
+  echo "label|tokenizer.kind=label tokenizer.vocab=10|"
+  echo "random|tokenizer.kind=random tokenizer.vocab=64|"
   for k in "${pixel_ks[@]}"; do
     [[ $k == 64 ]] || echo "pixel-$k|tokenizer.kind=pixel-kmeans tokenizer.vocab=$k|"
   done
-  echo "label|tokenizer.kind=label tokenizer.vocab=10|"
-  echo "random|tokenizer.kind=random tokenizer.vocab=64|"
+  echo "mae-norm|run.methods=[\"mae\"] model.norm_pix=true|"
+  echo "random-init|run.methods=[\"random-init\"]|"
   for k in "${feature_ks[@]}"; do
     [[ $k == 64 ]] || echo "feature-$k|tokenizer.vocab=$k|teacher"
   done
-  echo "mae-s1|run.methods=[\"mae\"] model.norm_pix=false pretrain.seed=1|"
-  echo "pixel-64-s1|tokenizer.kind=pixel-kmeans tokenizer.vocab=64 pretrain.seed=1 tokenizer.seed=1|"
   echo "feature-best-s1|pretrain.seed=1 tokenizer.seed=1|teacher"
 }
 
@@ -92,6 +101,22 @@ quote() {
     if [[ $a =~ ^[A-Za-z0-9_./=:,+@%-]+$ ]]; then out+=("$a"); else out+=("'${a//\'/\'\\\'\'}'"); fi
   done
   echo "${out[*]}"
+}
+
+# The rows that need pixel-64's encoder; feature-best-s1 also needs the other feature rows.
+stage() {
+  case $1 in feature-best-s1) echo 3 ;; feature-*) echo 2 ;; *) echo 1 ;; esac
+}
+
+# A row is done when its record exists; pixel-64 also when a teacher row needs its checkpoint.
+done_row() {
+  [[ -f $records/$1.json ]] || return 1
+  [[ $1 == pixel-64 ]] || return 0
+  teacher_sets >/dev/null && return 0
+  local name sets needs
+  while IFS='|' read -r name sets needs; do
+    [[ $needs != teacher || -f $records/$name.json ]] || return 1
+  done < <(rows)
 }
 
 run_row() {
@@ -107,19 +132,34 @@ run_row() {
   set -f  # values such as run.methods=["mae"] are not file patterns
   for s in $sets; do args+=(--set "$s"); done
   if ((list)); then
-    printf '%-16s %s\n' "$name" "$([[ -f $out/report.json ]] && echo done || echo todo): $(quote "$bin" "${args[@]}")"
+    printf '%-16s %s\n' "$name" "$(done_row "$name" && echo done || echo todo): $(quote "$bin" "${args[@]}")"
     return 0
   fi
-  [[ -f $out/report.json ]] && { echo "study: $name done"; return 0; }
+  done_row "$name" && { echo "study: $name done"; return 0; }
   echo "study: $name: $(quote "$bin" "${args[@]}")"
-  mkdir -p "$out"
-  "$bin" "${args[@]}" 2>&1 | tee -a "$out/log.txt"
+  mkdir -p "$out" "$records"
+  if ((jobs > 1)); then
+    "$bin" "${args[@]}" >>"$out/log.txt" 2>&1 || { echo "study: $name failed (log: $out/log.txt)"; return 1; }
+  else
+    "$bin" "${args[@]}" 2>&1 | tee -a "$out/log.txt"
+  fi
+  cp "$out/report.json" "$records/$name.json.tmp" && mv "$records/$name.json.tmp" "$records/$name.json"
+  echo "study: $name finished: $records/$name.json"
 }
 
 # With CLUSTERMIM set (a binary built elsewhere, e.g. scripts/gpu_check.sh's build-gpu), no build.
 ((list)) || [[ -n ${CLUSTERMIM:-} ]] || make build >/dev/null
 [[ $dataset == cifar10 && ! -e ../shared/datasets/cifar10-jpg.tar.gz ]] &&
   { echo "study: ../shared/datasets/cifar10-jpg.tar.gz not found (configs/study-cifar10.toml)" >&2; exit 2; }
-while IFS='|' read -r name sets needs; do
-  if [[ -z $only || $only == "$name" ]]; then run_row "$name" "$sets" "$needs"; fi
-done < <(rows)
+for s in 1 2 3; do
+  while IFS='|' read -r name sets needs; do
+    [[ -z $only || $only == "$name" ]] && [[ $(stage "$name") == "$s" ]] || continue
+    while (($(jobs -rp | wc -l) >= jobs)); do wait -n || true; done
+    if ((jobs > 1)); then run_row "$name" "$sets" "$needs" & else run_row "$name" "$sets" "$needs"; fi
+  done < <(rows)
+  wait
+done
+((list)) && exit 0
+missing=$(while IFS='|' read -r name _; do
+  [[ -n $only && $only != "$name" ]] || done_row "$name" || echo "$name"; done < <(rows))
+[[ -z $missing ]] || { echo "study: not done: "$missing; exit 1; }

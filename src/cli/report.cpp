@@ -12,20 +12,12 @@
 
 #include "cli/context.h"
 #include "cli/plot.h"
+#include "core/machine.h"
 #include "io/file_util.h"
 
 namespace clustermim {
 
 namespace {
-
-std::string cpu_model() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
-  }
-  return "unknown";
-}
 
 std::string cell(const nlohmann::json& row, const std::string& key, int digits, double scale = 1) {
   if (!row.contains(key) || !row[key].is_number()) return "-";
@@ -38,11 +30,13 @@ nlohmann::json describe_machine(const std::string& device) {
   char date[32];
   const std::time_t now = std::time(nullptr);
   std::strftime(date, sizeof(date), "%Y-%m-%d %H:%M UTC", std::gmtime(&now));
-  return {{"cpu", cpu_model()},
-          {"cores", std::thread::hardware_concurrency()},
-          {"libtorch", TORCH_VERSION},
-          {"device", device},
-          {"date", date}};
+  nlohmann::json machine = {{"cpu", cpu_model()},
+                            {"cores", std::thread::hardware_concurrency()},
+                            {"libtorch", TORCH_VERSION},
+                            {"device", device},
+                            {"date", date}};
+  if (device.rfind("cuda", 0) == 0) machine["gpu"] = gpu_model();
+  return machine;
 }
 
 std::string format_report_table(const nlohmann::json& rows) {
@@ -72,7 +66,8 @@ void write_report(const std::string& out_dir, const nlohmann::json& report) {
      << "- model: " << report["config"]["model"]["preset"].get<std::string>() << ", "
      << report["config"]["pretrain"]["epochs"].get<int64_t>() << " pretraining epochs\n"
      << "- machine: " << m.value("cpu", "?") << ", " << m.value("cores", 0) << " cores, LibTorch "
-     << m.value("libtorch", "?") << ", device " << m.value("device", "?") << ", " << m.value("date", "")
+     << m.value("libtorch", "?") << ", device " << m.value("device", "?")
+     << (m.contains("gpu") ? " (" + m["gpu"].get<std::string>() + ")" : "") << ", " << m.value("date", "")
      << "\n- wall time of this invocation: " << fixed(report.value("wall_s", 0.0), 0)
      << " s (pretrain s: time in training steps, summed over resumed invocations)\n"
      << "- corrupt samples skipped: " << report["skipped_samples"].value("train", 0) << " train, "

@@ -9,7 +9,8 @@
 
 namespace clustermim {
 
-/// CPU model, cores, LibTorch version, device, date: where a result came from.
+/// CPU model, cores, LibTorch version, device (and the GPU model on CUDA), date: where a result
+/// came from.
 nlohmann::json describe_machine(const std::string& device);
 
 /// Writes report.json and report.md in `out_dir`. `report` holds "rows", "config", "machine",

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""scripts/study_report.py on a hand-built study tree: the table (round 2 of pixel-64 becomes the
+"""scripts/study_report.py on hand-built study records: the table (round 2 of pixel-64 becomes the
 feature-64 row, seeds are averaged), Spearman's rho of TCAS with accuracy, the claim verdicts, the
 seed-spread yardstick and the SPEC section 7 comparison. Exits 77 (CTest: skipped) when the
 report's plotting and statistics libraries are not installed (scripts/setup.sh --bench).
@@ -27,15 +27,15 @@ def row(method, linear, tcas=None, tokenizer="pixel-kmeans", vocab=64):
 
 
 def write_report(root, name, rows, epochs=8, machine=MACHINE):
-    os.makedirs(os.path.join(root, name))
+    os.makedirs(root, exist_ok=True)
     report = {"command": f"clustermim run configs/study-cifar10.toml --out runs/study/cifar10/{name}",
               "config": {"pretrain": {"epochs": epochs}}, "machine": machine, "rows": rows}
-    with open(os.path.join(root, name, "report.json"), "w") as f:
+    with open(os.path.join(root, f"{name}.json"), "w") as f:
         json.dump(report, f)
 
 
-def build_tree(runs):
-    root = os.path.join(runs, "cifar10")
+def build_tree(records):
+    root = os.path.join(records, "cifar10")
     # Token rows: linear accuracy falls as TCAS rises (rho = -1 over 6 token rows).
     write_report(root, "pixel-64", [row("clustermim", 0.55, 0.970),
                                     row("clustermim-r2", 0.53, 0.980, "feature-kmeans")])
@@ -53,11 +53,11 @@ class StudyReportTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.TemporaryDirectory()
-        runs = os.path.join(cls.tmp.name, "runs")
-        build_tree(runs)
+        records = os.path.join(cls.tmp.name, "records")
+        build_tree(records)
         cls.out = os.path.join(cls.tmp.name, "docs", "STUDY.md")
         os.makedirs(os.path.dirname(cls.out))
-        subprocess.run([sys.executable, SCRIPT, "--runs", runs, "--out", cls.out], check=True,
+        subprocess.run([sys.executable, SCRIPT, "--records", records, "--out", cls.out], check=True,
                        stdout=subprocess.DEVNULL)
         with open(cls.out) as f:
             cls.text = f.read()
@@ -96,6 +96,14 @@ class StudyReportTest(unittest.TestCase):
         self.assertIn("| random-init | 41.0 | 34.4 | 46.0 | 46.0 | - | - |", self.text)
         for png in ("study-cifar10-tcas-vs-linear.png", "study-cifar10-accuracy-vs-k.png"):
             self.assertTrue(os.path.getsize(os.path.join(os.path.dirname(self.out), png)) > 0)
+
+    def test_machine_names_the_gpu(self):
+        spec = importlib.util.spec_from_file_location("study_report", SCRIPT)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        gpu = dict(MACHINE, device="cuda", gpu="NVIDIA H200")
+        self.assertEqual(module.machine_name({"machine": gpu}),
+                         "Test CPU, 2 cores, device cuda (NVIDIA H200)")
 
 
 if __name__ == "__main__":
