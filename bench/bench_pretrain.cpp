@@ -15,8 +15,9 @@
  * GFLOP/s as a fraction of it, and the peak resident memory of both sides.
  *
  * The first run also times its step phase by phase (forward, backward, AdamW), the device
- * synchronised between them, on as many extra steps: where a step's time goes on any device,
- * including a GPU, where the operator profile (LibTorch 1.x's profiler) is not available.
+ * synchronised between them, on as many extra steps, and so does each twin: where a step's time
+ * goes on any device, and against which phase of the twin, including on a GPU, where the
+ * operator profile (LibTorch 1.x's profiler) is not available.
  *
  * The GEMM floor: every matrix product of the step (forward, and the two products of each one's
  * backward) timed alone at its own shape and layout in the step's precision, summed. A step made
@@ -281,6 +282,7 @@ int main(int argc, char** argv) {
         << " --device " << (device.is_cuda() ? "cuda" : "cpu");
     std::vector<double> ours, ref_rss;
     std::map<std::string, std::vector<double>> ref;
+    std::map<std::string, nlohmann::json> ref_phases;  // each twin's phases, first run
     OursTiming first;  // the first run's phases and profile
     for (int r = 0; r < repeats; ++r) {  // interleaved, so drift hits both sides alike
       const OursTiming run = time_ours(config, batch, warmup, steps, p == "bf16", device, r == 0,
@@ -293,6 +295,7 @@ int main(int argc, char** argv) {
             t == "tuned" ? "MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=2147483647 " : "";
         const nlohmann::json j = run_python(env + cmd.str() + (t == "sdpa" ? " --sdpa" : ""));
         ref[t].push_back(j.at("images_per_second").get<double>());
+        if (r == 0) ref_phases[t] = j.at("phase_ms");
         ref_rss.push_back(j.at("peak_rss_mb").get<double>());
       }
     }
@@ -313,6 +316,7 @@ int main(int argc, char** argv) {
       const std::string suffix = t == "tuned" ? "_tuned_malloc" : t == "sdpa" ? "_sdpa" : "";
       row["python" + suffix + "_images_per_second"] = ips;
       row["python" + suffix + "_runs"] = ref[t];
+      row["python" + suffix + "_phase_ms"] = ref_phases[t];
       row["ratio_vs_python" + suffix] = ratio;
       row["gemm_floor_ratio_vs_python" + suffix] = floor_ips / ips;
       summary["pretrain_" + p + "_ratio_vs_python" + suffix] = ratio;

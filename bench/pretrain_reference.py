@@ -11,7 +11,8 @@ is cross-entropy (label smoothing 0.1) averaged over masked patches; AdamW (0.9,
 no decay for biases and norms). Images and targets are random and fixed for the run.
 
 Prints one JSON line: {"images_per_second": batch / median step time, "step_seconds": [...],
-"peak_rss_mb": ...}.
+"phase_ms": {"forward", "backward", "optimizer"} (medians over as many extra steps, the device
+synchronised between phases, as bench_pretrain times clustermim's), "peak_rss_mb": ...}.
 """
 import argparse
 import json
@@ -187,21 +188,45 @@ def main():
     patches = (a.image_size // a.patch) ** 2
     targets = torch.randint(0, a.vocab, (a.batch, patches), device=a.device)
 
+    def forward():
+        with torch.autocast(a.device, dtype=torch.bfloat16, enabled=a.bf16):
+            pred, mask = model(images, a.mask_ratio)
+        return token_loss(pred, targets, mask, a.label_smoothing)
+
+    def backward(loss):
+        optimizer.zero_grad()
+        loss.backward()
+
     seconds = []
     for step in range(a.warmup + a.steps):
         start = time.perf_counter()
-        with torch.autocast(a.device, dtype=torch.bfloat16, enabled=a.bf16):
-            pred, mask = model(images, a.mask_ratio)
-        loss = token_loss(pred, targets, mask, a.label_smoothing)
-        optimizer.zero_grad()
-        loss.backward()
+        loss = forward()
+        backward(loss)
         optimizer.step()
         value = loss.item()  # waits for the device
         if step >= a.warmup:
             seconds.append(time.perf_counter() - start)
     assert math.isfinite(value), "non-finite loss"
+
+    def elapsed_ms(since):
+        if a.device == "cuda":
+            torch.cuda.synchronize()
+        return 1000 * (time.perf_counter() - since)
+
+    phases = {"forward": [], "backward": [], "optimizer": []}
+    for _ in range(a.steps):
+        start = time.perf_counter()
+        loss = forward()
+        phases["forward"].append(elapsed_ms(start))
+        start = time.perf_counter()
+        backward(loss)
+        phases["backward"].append(elapsed_ms(start))
+        start = time.perf_counter()
+        optimizer.step()
+        phases["optimizer"].append(elapsed_ms(start))
     print(json.dumps({"images_per_second": a.batch / statistics.median(seconds),
-                      "step_seconds": seconds, "loss": value, "threads": torch.get_num_threads(),
+                      "step_seconds": seconds, "loss": value,
+                      "phase_ms": {k: statistics.median(v) for k, v in phases.items()}, "threads": torch.get_num_threads(),
                       "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
                       "gpu_peak_mb": (torch.cuda.max_memory_allocated() / 2**20
                                       if a.device == "cuda" else 0),

@@ -3,9 +3,9 @@
 # run the test suite on the GPU host, and time a 224 px vit-base-16 pretraining step (bf16
 # autocast) against the Python twin on the same GPU, as is and with fused attention: images/s,
 # ratio, and model FLOPs utilization against the bf16 GEMM peak measured in the same run.
-# Writes bench/out/pretrain-gpu.json, its own output to bench/out/gpu_check.log and CTest's to
-# bench/out/gpu_ctest.log (scripts/render_performance.py puts all three in docs/PERFORMANCE.md),
-# and the build log in BUILD_DIR. About 5 minutes on an H100 or H200, 2 of them the build.
+# Writes docs/gpu/pretrain-gpu.json, its own output to docs/gpu/gpu_check.log and CTest's to
+# docs/gpu/gpu_ctest.log (scripts/render_performance.py puts all three in docs/PERFORMANCE.md;
+# commit them, as a GPU host keeps nothing), and the build log in BUILD_DIR. About 5 minutes on an H100 or H200, 2 of them the build.
 #   scripts/gpu_check.sh [--deps DIR] [--no-bench] [BUILD_DIR=build-gpu]
 # --deps: the C++ dependencies from scripts/gpu_bundle.sh, for a host without them installed.
 # --no-bench: build and test only.
@@ -22,12 +22,22 @@ while (($#)); do
 done
 python=${PYTHON:-python3}
 start=$(date +%s)
-out=$PWD/bench/out
+out=$PWD/docs/gpu
 mkdir -p "$out"
 exec > >(tee "$out/gpu_check.log") 2>&1
 
+# The compiler: the first of $CXX, c++, g++ that links libstdc++ as a shared library. One that
+# links it statically (the H200 host's $CXX, /opt/gcc, did) resolves std::filesystem and other
+# libstdc++ functions to the copies libtorch.so exports, built for an older ABI, and the programs
+# crash; CMakeLists.txt's "libstdc++ first" link option only helps with the shared library.
+cxx=""
+for c in ${CXX:-} c++ g++; do
+  c=$(command -v "$c") || continue
+  if [[ $("$c" -print-file-name=libstdc++.so) == /* ]]; then cxx=$c; break; fi
+done
+[[ -n $cxx ]] || { echo "gpu_check: no C++ compiler here links libstdc++ as a shared library"; exit 1; }
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
-echo "gpu_check: $(. /etc/os-release && echo "$PRETTY_NAME"), $(c++ --version | head -1), $(cmake --version | head -1)"
+echo "gpu_check: $(. /etc/os-release && echo "$PRETTY_NAME"), $cxx: $("$cxx" --version | head -1), $(cmake --version | head -1)"
 prefix=$($python -c 'import torch; print(torch.utils.cmake_prefix_path)')
 # The wheel's libraries and the nvidia-* wheels' (cuBLAS, cuDNN, NCCL ...) as rpaths.
 rpath=$($python - <<'PY'
@@ -38,7 +48,7 @@ print(";".join([os.path.join(os.path.dirname(torch.__file__), "lib")]
 PY
 )
 echo "gpu_check: torch $($python -c 'import torch; print(torch.__version__, torch.version.cuda)')"
-options=(-DCMAKE_BUILD_TYPE=Release)
+options=(-DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER="$cxx")
 if [[ -n $deps ]]; then
   usr=$deps/root/usr lib=$deps/root/usr/lib/x86_64-linux-gnu
   export PKG_CONFIG_LIBDIR=$lib/pkgconfig:$usr/share/pkgconfig PKG_CONFIG_SYSROOT_DIR=$deps/root

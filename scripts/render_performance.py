@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
-"""Writes docs/PERFORMANCE.md from the benchmark outputs in bench/out/ (never by hand).
+"""Writes docs/PERFORMANCE.md from the benchmark outputs (never by hand).
 
 Each section names the benchmark command; numbers come straight from the JSON files that
-bench/run.sh produced on this machine, with the machine and the date of the files.
+bench/run.sh produced on this machine in bench/out/, with the machine and the date of the files,
+and from the GPU check's files in docs/gpu/ (scripts/gpu_check.sh; committed, since a GPU host is
+lent only now and then and gives nothing back once it is returned).
 """
 import argparse
 import datetime
@@ -10,6 +12,7 @@ import json
 import os
 import platform
 import re
+import subprocess
 
 
 def load(path):
@@ -32,7 +35,21 @@ def cpu_model():
 
 
 def stamp(path):
-    return datetime.datetime.utcfromtimestamp(os.path.getmtime(path)).strftime("%Y-%m-%d %H:%M UTC")
+    """When a benchmark file was written: its modification time, or, for a file committed and
+    unchanged since (a clone's files carry the checkout time), the date of its last commit."""
+    seconds = os.path.getmtime(path)
+    folder, name = os.path.split(os.path.abspath(path))
+    git = ["git", "-C", folder]
+    try:
+        changed = subprocess.run(git + ["status", "--porcelain", "--", name], capture_output=True,
+                                 text=True, check=True).stdout
+        committed = subprocess.run(git + ["log", "-1", "--format=%ct", "--", name],
+                                   capture_output=True, text=True, check=True).stdout.strip()
+        if committed and not changed:
+            seconds = int(committed)
+    except (OSError, subprocess.CalledProcessError):
+        pass
+    return datetime.datetime.utcfromtimestamp(seconds).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def kmeans_section(out):
@@ -214,13 +231,13 @@ TARGETS = [  # key, target, what it is
 ]
 
 
-def summarize(out):
+def summarize(out, gpu_out):
     """The headline figures, one key each, from the benchmark files."""
     s = {}
-    for name, prefix, suffix in (("pretrain.json", "pretrain", ""),
-                                 ("pretrain-small.json", "pretrain_small", "_small"),
-                                 ("pretrain-gpu.json", "pretrain_gpu", "_gpu")):
-        data = load(os.path.join(out, name))
+    for folder, name, prefix, suffix in ((out, "pretrain.json", "pretrain", ""),
+                                         (out, "pretrain-small.json", "pretrain_small", "_small"),
+                                         (gpu_out, "pretrain-gpu.json", "pretrain_gpu", "_gpu")):
+        data = load(os.path.join(folder, name))
         if data is None:
             continue
         for r in data["rows"]:
@@ -298,15 +315,26 @@ def gpu_gap(summary):
 
 
 def phase_lines(data):
-    """clustermim's step split into forward, backward and AdamW (bench_pretrain's first run)."""
-    cells = [f"{r['precision']}: forward {r['phase_ms']['forward']:.1f} ms, backward"
-             f" {r['phase_ms']['backward']:.1f} ms, AdamW {r['phase_ms']['optimizer']:.1f} ms of a"
-             f" {1000 * data['batch'] / r['clustermim_images_per_second']:.1f} ms step"
-             for r in data["rows"] if r.get("phase_ms", {}).get("forward")]
+    """The step split into forward, backward and the optimizer, clustermim's and each twin's
+    (bench_pretrain's first run)."""
+    def split(phases, step_ms):
+        return (f"forward {phases['forward']:.1f} ms, backward {phases['backward']:.1f} ms,"
+                f" optimizer {phases['optimizer']:.1f} ms of a {step_ms:.1f} ms step")
+    cells = []
+    for r in data["rows"]:
+        if not r.get("phase_ms", {}).get("forward"):
+            continue
+        cell = f"{r['precision']}: clustermim {split(r['phase_ms'], 1000 * data['batch'] / r['clustermim_images_per_second'])}"
+        for twin, _, how in TWINS:
+            phases = r.get(f"python{twin}_phase_ms")
+            if phases:
+                step = 1000 * data["batch"] / r[f"python{twin}_images_per_second"]
+                cell += f"; the Python twin {how}: {split(phases, step)}"
+        cells.append(cell)
     if not cells:
         return []
-    return ["", "clustermim's step by phase (extra steps of the first run, the device synchronised"
-            " between phases): " + "; ".join(cells) + "."]
+    return ["", "The step by phase (extra steps of the first run, the device synchronised between"
+            " phases; the optimizer is AdamW): " + ". ".join(cells) + "."]
 
 
 def profile_lines(data):
@@ -358,19 +386,21 @@ def update_readme(path, out):
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--bench-out", default="bench/out")
+    p.add_argument("--gpu-out", default="docs/gpu", help="scripts/gpu_check.sh's files")
     p.add_argument("--out", default="docs/PERFORMANCE.md")
     p.add_argument("--readme", default="README.md")
     p.add_argument("--mode", default="full", help="quick | full (as bench/run.sh ran)")
     p.add_argument("--seconds", type=float, default=0, help="wall time of bench/run.sh")
     args = p.parse_args()
-    summary = summarize(args.bench_out)
+    summary = summarize(args.bench_out, args.gpu_out)
     summary.update({"mode": args.mode, "wall_s": args.seconds, "machine": cpu_model(),
                     "cores": os.cpu_count(),
                     "date": datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M UTC")})
     write_atomic(os.path.join(args.bench_out, "summary.json"), json.dumps(summary, indent=2) + "\n")
     lines = ["# Performance", "",
              "Generated by `scripts/render_performance.py` from `bench/out/` (run `make bench` or"
-             " `bench/run.sh [--quick]`); do not edit by hand.", "",
+             " `bench/run.sh [--quick]`) and `docs/gpu/` (`scripts/gpu_check.sh`); do not edit by"
+             " hand.", "",
              f"Machine: {cpu_model()}, {os.cpu_count()} cores. Rendered {summary['date']} after"
              f" `bench/run.sh{' --quick' if args.mode == 'quick' else ''}`"
              f" ({args.seconds / 60:.1f} min); each section says when its benchmark ran.", ""]
@@ -379,9 +409,9 @@ def main():
                               "Pretraining step: clustermim vs the Python PyTorch twin")
     lines += pretrain_section(args.bench_out, "pretrain-small.json",
                               "Pretraining step at 224 px: vit-small-16")
-    gpu = pretrain_section(args.bench_out, "pretrain-gpu.json",
+    gpu = pretrain_section(args.gpu_out, "pretrain-gpu.json",
                            "GPU: vit-base-16 pretraining step (scripts/gpu_check.sh)")
-    gpu += gpu_check_lines(args.bench_out) if gpu else []
+    gpu += gpu_check_lines(args.gpu_out) if gpu else []
     lines += gpu or ["## GPU", "", "Not measured yet: no GPU was available where these figures were"
                      " made. `scripts/gpu_check.sh` on a CUDA host (PyTorch wheel installed) builds,"
                      " tests and times a 224 px vit-base-16 step against the Python twin with AMP"

@@ -2,7 +2,9 @@
  * How the executables are linked: libstdc++ is the first library the dynamic linker searches, so
  * no other library's copy of its functions is used in its place. A PyTorch wheel's libtorch.so
  * exports such copies (std::filesystem among them), and with LibTorch 2.11 the tests crashed in
- * its std::filesystem::remove_all until CMakeLists.txt put libstdc++ first.
+ * its std::filesystem::remove_all until CMakeLists.txt put libstdc++ first. That needs a compiler
+ * whose libstdc++ is a shared library: one that links the static archive (the H200 host's $CXX
+ * did) gives no libstdc++ entry at all, and the crash returns.
  */
 #include <gtest/gtest.h>
 
@@ -36,7 +38,9 @@ TEST(Linking, LibstdcxxIsSearchedFirst) {
   const char* bin = std::getenv("CLUSTERMIM_BIN");
   for (const std::string elf : {std::string(bin != nullptr ? bin : "./clustermim"),
                                 std::filesystem::read_symlink("/proc/self/exe").string()}) {
-    EXPECT_EQ(first_needed(dir, elf).rfind("[libstdc++.so", 0), 0u) << elf;
+    EXPECT_EQ(first_needed(dir, elf).rfind("[libstdc++.so", 0), 0u)
+        << elf << ": link with a compiler whose libstdc++ is a shared library"
+        << " (`c++ -print-file-name=libstdc++.so` prints a path; scripts/gpu_check.sh picks one)";
   }
 }
 

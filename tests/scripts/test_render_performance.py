@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """scripts/render_performance.py on a hand-written bench/out: the targets table, the pretraining
-table with its GEMM floor columns and phase line, the gap sentence computed from the floor (whether fusion
+table with its GEMM floor columns and phase line (clustermim's and the twin's), the gap sentence computed from the floor (whether fusion
 alone can reach the 2x target), and the GPU section with the GPU check's host and CTest lines.
 Standard library only, so it runs wherever the tests run.
 """
+import importlib.util
 import json
 import os
 import subprocess
@@ -22,7 +23,8 @@ def pretrain_json(floor_ips):
            "gemm_floor_ratio_vs_python": floor_ips / 200.0, "profile_total_ms_per_step": 400.0,
            "profile": [{"op": "aten::mm", "ms_per_step": 200.0},
                        {"op": "aten::copy_", "ms_per_step": 100.0}],
-           "phase_ms": {"forward": 120.0, "backward": 280.0, "optimizer": 20.0}}
+           "phase_ms": {"forward": 120.0, "backward": 280.0, "optimizer": 20.0},
+           "python_phase_ms": {"forward": 200.0, "backward": 390.0, "optimizer": 50.0}}
     return {"preset": "vit-tiny-32", "batch": 128, "repeats": 1, "device": "cpu", "threads": 2,
             "vocab": 512, "gflop_per_step": 116.0, "steps": 5, "warmup": 3,
             "gemm_bf16_peak_gflops": 700.0, "gemm_fp32_peak_gflops": 200.0,
@@ -60,20 +62,45 @@ def gpu_files():
             "gpu_ctest.log": GPU_CTEST_LOG}
 
 
-def render(floor_ips, extra=None):
+def render(floor_ips, gpu=None):
     with tempfile.TemporaryDirectory() as tmp:
-        out = os.path.join(tmp, "bench-out")
-        os.makedirs(out)
-        files = {"pretrain.json": json.dumps(pretrain_json(floor_ips)), **(extra or {})}
-        for name, text in files.items():
-            with open(os.path.join(out, name), "w") as f:
-                f.write(text)
+        out, gpu_out = os.path.join(tmp, "bench-out"), os.path.join(tmp, "gpu")
+        for folder, files in ((out, {"pretrain.json": json.dumps(pretrain_json(floor_ips))}),
+                              (gpu_out, gpu or {})):
+            os.makedirs(folder)
+            for name, text in files.items():
+                with open(os.path.join(folder, name), "w") as f:
+                    f.write(text)
         doc = os.path.join(tmp, "PERFORMANCE.md")
-        subprocess.run([sys.executable, SCRIPT, "--bench-out", out, "--out", doc, "--readme",
+        subprocess.run([sys.executable, SCRIPT, "--bench-out", out, "--gpu-out", gpu_out,
+                        "--out", doc, "--readme",
                         os.path.join(tmp, "absent-README.md"), "--mode", "quick"],
                        check=True, stdout=subprocess.DEVNULL)
         with open(doc) as f, open(os.path.join(out, "summary.json")) as g:
             return f.read(), json.load(g)
+
+
+class StampTest(unittest.TestCase):
+    def test_committed_file_dates_from_its_commit_and_a_changed_one_from_its_mtime(self):
+        spec = importlib.util.spec_from_file_location("render_performance", SCRIPT)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "pretrain-gpu.json")
+            with open(path, "w") as f:
+                f.write("{}")
+            os.utime(path, (1800000000, 1800000000))  # 2027-01-15 08:00 UTC
+            self.assertEqual(module.stamp(path), "2027-01-15 08:00 UTC")  # not in a repository
+            env = dict(os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t", GIT_COMMITTER_NAME="t",
+                       GIT_COMMITTER_EMAIL="t@t", GIT_COMMITTER_DATE="2026-11-27T15:22:00Z",
+                       GIT_AUTHOR_DATE="2026-11-27T15:22:00Z")
+            for args in (["init", "-q"], ["add", "pretrain-gpu.json"], ["commit", "-q", "-m", "x"]):
+                subprocess.run(["git", "-C", tmp] + args, env=env, check=True)
+            self.assertEqual(module.stamp(path), "2026-11-27 15:22 UTC")
+            with open(path, "w") as f:
+                f.write("{ }")
+            os.utime(path, (1800000000, 1800000000))
+            self.assertEqual(module.stamp(path), "2027-01-15 08:00 UTC")
 
 
 class RenderPerformanceTest(unittest.TestCase):
@@ -87,9 +114,11 @@ class RenderPerformanceTest(unittest.TestCase):
         self.assertIn("needs faster GEMM kernels at these shapes", text)
         self.assertIn("bf16 step, operators by self time (LibTorch's profiler, share of the profiled"
                       " time; `--profile`): `aten::mm` 50 %, `aten::copy_` 25 %.", text)
-        self.assertIn("clustermim's step by phase (extra steps of the first run, the device"
-                      " synchronised between phases): bf16: forward 120.0 ms, backward 280.0 ms,"
-                      " AdamW 20.0 ms of a 426.7 ms step.", text)
+        self.assertIn("The step by phase (extra steps of the first run, the device synchronised"
+                      " between phases; the optimizer is AdamW): bf16: clustermim forward 120.0 ms,"
+                      " backward 280.0 ms, optimizer 20.0 ms of a 426.7 ms step; the Python twin as"
+                      " is: forward 200.0 ms, backward 390.0 ms, optimizer 50.0 ms of a 640.0 ms"
+                      " step.", text)
         self.assertAlmostEqual(summary["pretrain_bf16_gemm_floor_ratio_vs_python"], 1.8)
 
     def test_floor_above_target(self):
