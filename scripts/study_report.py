@@ -131,23 +131,31 @@ def spearman(rows):
 
 
 def plot_tcas(rows, path, corr):
-    fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=120)
-    for name, entries in token_rows(rows).items():
-        x, y = mean(entries, "tcas"), 100 * mean(entries, "linear_top1")
-        spread = half_range(entries, "linear_top1")
-        ax.errorbar(x, y, yerr=None if spread is None else 100 * spread, fmt="o", capsize=3,
-                    color="tab:blue" if name.startswith("pixel") else
-                    "tab:green" if name.startswith("feature") else "tab:gray")
-        ax.annotate(name, (x, y), textcoords="offset points", xytext=(4, 3), fontsize=8)
-    for name, style in (("mae", "--"), ("mae-norm", ":"), ("random-init", "-.")):
-        if name in rows:
-            ax.axhline(100 * mean(rows[name], "linear_top1"), color="tab:red", linestyle=style,
-                       linewidth=1, label=name)
-    ax.set_xlabel("TCAS on the test split (lower = tokens closer to classes)")
-    ax.set_ylabel("linear probe top-1 % (bars: seed range)")
+    """TCAS against linear accuracy: every token row (left) and, where the K-means rows crowd
+    between the label (TCAS 0) and random (TCAS 1) tokens, those rows alone (right)."""
+    tokens = token_rows(rows)
+    inner = {n: e for n, e in tokens.items() if 0 < mean(e, "tcas") < 1}
+    panels = 2 if inner and len(inner) < len(tokens) else 1
+    fig, axes = plt.subplots(1, panels, figsize=(6.4 * panels, 4.4), dpi=120, squeeze=False)
+    for ax, shown in zip(axes[0], (tokens, inner)):
+        for name, entries in shown.items():
+            x, y = mean(entries, "tcas"), 100 * mean(entries, "linear_top1")
+            spread = half_range(entries, "linear_top1")
+            ax.errorbar(x, y, yerr=None if spread is None else 100 * spread, fmt="o", capsize=3,
+                        color="tab:blue" if name.startswith("pixel") else
+                        "tab:green" if name.startswith("feature") else "tab:gray")
+            ax.annotate(name, (x, y), textcoords="offset points", xytext=(4, 3), fontsize=8)
+        for name, style in (("mae", "--"), ("mae-norm", ":"), ("random-init", "-.")):
+            if name in rows:
+                ax.axhline(100 * mean(rows[name], "linear_top1"), color="tab:red", linestyle=style,
+                           linewidth=1, label=name)
+        ax.set_xlabel("TCAS on the test split (lower = tokens closer to classes)")
+        ax.set_ylabel("linear probe top-1 % (bars: seed range)")
+        ax.legend(fontsize=8, loc="lower left")
     if corr:
-        ax.set_title(f"Spearman rho = {corr[0]:.2f} (p = {corr[1]:.3f}, n = {corr[2]})")
-    ax.legend(fontsize=8, loc="lower left")
+        axes[0][0].set_title(f"Spearman rho = {corr[0]:.2f} (p = {corr[1]:.3f}, n = {corr[2]})")
+    if panels == 2:
+        axes[0][1].set_title("K-means rows only")
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
@@ -299,6 +307,11 @@ def spec7_lines(dataset, rows, epochs):
                     " calls a result well below it at the same budget a bug.", ""]
 
 
+def duration(seconds):
+    """Hours from 1 h up, minutes below."""
+    return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.0f} min"
+
+
 def section(dataset, root, docs):
     rows = load_rows(root)
     if not rows:
@@ -309,12 +322,12 @@ def section(dataset, root, docs):
     plot_k(rows, os.path.join(docs, k_png))
     entries = [e for es in rows.values() for e in es]
     epochs = entries[0]["epochs"]
-    pretrain_h = sum(e.get("pretrain_s") or 0 for e in entries) / 3600
-    eval_h = sum(e.get("eval_s") or 0 for e in entries) / 3600
+    pretrain_s = sum(e.get("pretrain_s") or 0 for e in entries)
+    eval_s = sum(e.get("eval_s") or 0 for e in entries)
     return [
         f"## {dataset}", "",
-        f"Budget: {epochs} pretraining epochs per row; {pretrain_h:.1f} h of pretraining steps"
-        f" (summed over resumed invocations) and {eval_h:.1f} h of evaluation in all (each row's"
+        f"Budget: {epochs} pretraining epochs per row; {duration(pretrain_s)} of pretraining steps"
+        f" (summed over resumed invocations) and {duration(eval_s)} of evaluation in all (each row's"
         " last invocation; features cached by an interrupted one are loaded, not extracted again)."
         " Two seeds where the seeds column says 2 (mean ± half the range).", "",
         *machine_lines(rows), "",

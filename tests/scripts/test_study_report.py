@@ -89,8 +89,10 @@ class StudyReportTest(unittest.TestCase):
                       " pixel-64 ±1.0 points; mean ±0.8. Of the 7 gaps between rows adjacent in"
                       " linear accuracy, 4 exceed twice that", self.text)
 
-    def test_machine_and_spec7(self):
+    def test_machine_budget_and_spec7(self):
         self.assertIn("Machine: Test CPU, 2 cores, device cpu, every row.", self.text)
+        self.assertIn("1.7 h of pretraining steps (summed over resumed invocations) and 10 min of"
+                      " evaluation", self.text)
         self.assertIn("| pixel-64 | 49.0 ± 1.0 | 45.0 | 54.0 ± 1.0 | 51.2 | 0.9710 | 0.972 |",
                       self.text)
         self.assertIn("| random-init | 41.0 | 34.4 | 46.0 | 46.0 | - | - |", self.text)
