@@ -177,7 +177,7 @@ def gpu_check_lines(out):
         return lines + [""]
     failed = re.findall(r"^\s+\d+ - (\S+) \((?!Skipped)([^)]+)\)$", ctest, re.M)
     skipped = re.findall(r"^\s+\d+ - (\S+) \(Skipped\)$", ctest, re.M)
-    total = re.search(r"tests failed out of (\d+)", ctest)
+    total = re.search(r"tests passed(?:, \d+ tests failed)? out of (\d+)", ctest)
     count = int(total.group(1)) if total else 0
     line = (f"CTest on the GPU host: {count - len(failed) - len(skipped)} passed,"
             f" {len(skipped)} skipped, {len(failed)} failed")

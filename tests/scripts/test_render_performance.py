@@ -142,6 +142,13 @@ class RenderPerformanceTest(unittest.TestCase):
                       " (SEGFAULT), `Features.FileRoundTrip` (Failed).", text)
         self.assertAlmostEqual(summary["bf16_peak_fraction_gpu"], 0.25)
 
+    def test_gpu_ctest_all_passed(self):
+        files = gpu_files()
+        files["gpu_ctest.log"] = ("100% tests passed out of 9\n\nThe following tests did not run:\n"
+                                  "\t 34 - IdxReader.InstalledFashionMnistTestSplit (Skipped)\n")
+        text, _ = render(360.0, files)
+        self.assertIn("CTest on the GPU host: 8 passed, 1 skipped, 0 failed.", text)
+
     def test_no_gpu_files_says_not_measured(self):
         text, summary = render(360.0)
         self.assertIn("Not measured yet: no GPU was available", text)
