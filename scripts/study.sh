@@ -119,6 +119,13 @@ done_row() {
   done < <(rows)
 }
 
+# The rows to run: all, or --only's row, with pixel-64 first when that row needs pixel-64's
+# checkpoint as teacher and it is not on this machine.
+selected() {
+  [[ -z $only || $only == "$1" ]] && return 0
+  [[ $1 == pixel-64 && $(stage "$only") != 1 ]] && ! teacher_sets >/dev/null
+}
+
 run_row() {
   local name=$1 sets=$2 needs=$3 out=$root/$1
   if [[ $needs == teacher ]]; then
@@ -153,7 +160,7 @@ run_row() {
   { echo "study: ../shared/datasets/cifar10-jpg.tar.gz not found (configs/study-cifar10.toml)" >&2; exit 2; }
 for s in 1 2 3; do
   while IFS='|' read -r name sets needs; do
-    [[ -z $only || $only == "$name" ]] && [[ $(stage "$name") == "$s" ]] || continue
+    selected "$name" && [[ $(stage "$name") == "$s" ]] || continue
     while (($(jobs -rp | wc -l) >= jobs)); do wait -n || true; done
     if ((jobs > 1)); then run_row "$name" "$sets" "$needs" & else run_row "$name" "$sets" "$needs"; fi
   done < <(rows)
@@ -161,5 +168,5 @@ for s in 1 2 3; do
 done
 ((list)) && exit 0
 missing=$(while IFS='|' read -r name _; do
-  [[ -n $only && $only != "$name" ]] || done_row "$name" || echo "$name"; done < <(rows))
+  ! selected "$name" || done_row "$name" || echo "$name"; done < <(rows))
 [[ -z $missing ]] || { echo "study: not done: "$missing; exit 1; }

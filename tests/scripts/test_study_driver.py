@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """scripts/study.sh's driver with a stand-in for the clustermim binary: finished rows leave their
 committed record (docs/study/<dataset>/<row>.json), rows with a record are not run again on a
-fresh machine, pixel-64 runs again only when a feature row still needs its checkpoint as teacher,
+fresh machine, pixel-64 runs again only when a feature row still needs its checkpoint as teacher
+(also when that row is picked with --only),
 --jobs N runs rows side by side yet starts the feature rows after their teacher, and a failed
 row makes the script exit non-zero.
 """
@@ -97,6 +98,13 @@ class StudyDriverTest(unittest.TestCase):
         result, calls = self.study()
         self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
         self.assertEqual([c[0] for c in calls], ["pixel-64", "feature-256"])
+        self.forget_runs()
+        os.remove(os.path.join(self.records, "feature-256.json"))
+        result, calls = self.study("--only", "feature-256")
+        self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+        self.assertEqual([c[0] for c in calls], ["pixel-64", "feature-256"])
+        result, calls = self.study("--only", "mae")
+        self.assertEqual((result.returncode, calls), (0, []))
 
     def test_failed_row_fails_the_study(self):
         result, calls = self.study("--jobs", "3", FAIL_ROW="label")
