@@ -103,7 +103,8 @@ quote() {
   echo "${out[*]}"
 }
 
-# The rows that need pixel-64's encoder; feature-best-s1 also needs the other feature rows.
+# The wave a row starts in: 1; 2 for the rows that need pixel-64's encoder; 3 for
+# feature-best-s1, which also needs the other feature rows.
 stage() {
   case $1 in feature-best-s1) echo 3 ;; feature-*) echo 2 ;; *) echo 1 ;; esac
 }
