@@ -75,7 +75,8 @@ class StudyReportTest(unittest.TestCase):
     def test_spearman_and_claims(self):
         # Six token rows in exactly reversed order: exact p = 2 / 6! (scipy's t approximation: 0).
         self.assertIn("supported for the correlation (Spearman rho -1.00, p = 0.003, n = 6", self.text)
-        self.assertIn("the best token row is label (as claimed)", self.text)
+        self.assertIn("the best token row is label (as claimed); among the K-means rows alone:"
+                      " rho -1.00, p = 0.083, n = 4 (not significant).", self.text)
         # Three pixel K in increasing accuracy: exact p = 2 / 3! = 0.333, so no verdict.
         self.assertIn("4a. *For pixel K-means, larger K hurts*: not decided (the direction"
                       " disagrees, not significant)", self.text)
