@@ -129,6 +129,15 @@ selected() {
 
 run_row() {
   local name=$1 sets=$2 needs=$3 out=$root/$1
+  if done_row "$name"; then
+    if ((list)); then
+      printf '%-16s done: %s\n' "$name" "$(/usr/bin/python3 -c \
+        'import json, sys; print(json.load(open(sys.argv[1]))["command"])' "$records/$name.json")"
+    else
+      echo "study: $name done"
+    fi
+    return 0
+  fi
   if [[ $needs == teacher ]]; then
     local t
     t=$(teacher_sets) || { echo "study: $name waits for pixel-64 (its round 2 picks the teacher block)"; return 0; }
@@ -140,10 +149,9 @@ run_row() {
   set -f  # values such as run.methods=["mae"] are not file patterns
   for s in $sets; do args+=(--set "$s"); done
   if ((list)); then
-    printf '%-16s %s\n' "$name" "$(done_row "$name" && echo done || echo todo): $(quote "$bin" "${args[@]}")"
+    printf '%-16s todo: %s\n' "$name" "$(quote "$bin" "${args[@]}")"
     return 0
   fi
-  done_row "$name" && { echo "study: $name done"; return 0; }
   echo "study: $name: $(quote "$bin" "${args[@]}")"
   mkdir -p "$out" "$records"
   if ((jobs > 1)); then
@@ -157,7 +165,7 @@ run_row() {
 
 # With CLUSTERMIM set (a binary built elsewhere, e.g. scripts/gpu_check.sh's build-gpu), no build.
 ((list)) || [[ -n ${CLUSTERMIM:-} ]] || make build >/dev/null
-[[ $dataset == cifar10 && ! -e ../shared/datasets/cifar10-jpg.tar.gz ]] &&
+((list)) || [[ $dataset != cifar10 || -e ../shared/datasets/cifar10-jpg.tar.gz ]] ||
   { echo "study: ../shared/datasets/cifar10-jpg.tar.gz not found (configs/study-cifar10.toml)" >&2; exit 2; }
 for s in 1 2 3; do
   while IFS='|' read -r name sets needs; do

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """scripts/study.sh's driver with a stand-in for the clustermim binary: finished rows leave their
 committed record (docs/study/<dataset>/<row>.json), rows with a record are not run again on a
-fresh machine, pixel-64 runs again only when a feature row still needs its checkpoint as teacher
+fresh machine and --list prints their recorded command, pixel-64 runs again only when a feature row still needs its checkpoint as teacher
 (also when that row is picked with --only),
 --jobs N runs rows side by side yet starts the feature rows after their teacher, and a failed
 row makes the script exit non-zero.
@@ -35,7 +35,8 @@ FAKE = textwrap.dedent("""\
       touch "$out/clustermim/ckpt-000000010.cmck"
       echo '{"block": 3}' > "$out/clustermim-r2-block.json"
     fi
-    echo '{"rows": [{"method": "clustermim", "linear_top1": 0.5}]}' > "$out/report.json"
+    printf '{"command": "clustermim run --out %s", "rows": [{"method": "clustermim", "linear_top1": 0.5}]}' \
+      "$out" > "$out/report.json"
 """)
 
 
@@ -90,6 +91,10 @@ class StudyDriverTest(unittest.TestCase):
         result, calls = self.study()
         self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
         self.assertEqual(calls, [])
+        listing = self.study("--list")[0].stdout.splitlines()
+        self.assertEqual(len(listing), 12)
+        self.assertIn("feature-256      done: clustermim run --out runs/study/fashion-mnist/feature-256",
+                      listing)
 
     def test_missing_feature_row_reruns_its_teacher(self):
         self.study("--jobs", "2")
