@@ -226,7 +226,8 @@ def main():
         phases["optimizer"].append(elapsed_ms(start))
     print(json.dumps({"images_per_second": a.batch / statistics.median(seconds),
                       "step_seconds": seconds, "loss": value,
-                      "phase_ms": {k: statistics.median(v) for k, v in phases.items()}, "threads": torch.get_num_threads(),
+                      "phase_ms": {k: statistics.median(v) for k, v in phases.items()},
+                      "threads": torch.get_num_threads(),
                       "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
                       "gpu_peak_mb": (torch.cuda.max_memory_allocated() / 2**20
                                       if a.device == "cuda" else 0),

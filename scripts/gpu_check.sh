@@ -5,7 +5,8 @@
 # ratio, and model FLOPs utilization against the bf16 GEMM peak measured in the same run.
 # Writes docs/gpu/pretrain-gpu.json, its own output to docs/gpu/gpu_check.log and CTest's to
 # docs/gpu/gpu_ctest.log (scripts/render_performance.py puts all three in docs/PERFORMANCE.md;
-# commit them, as a GPU host keeps nothing), and the build log in BUILD_DIR. About 5 minutes on an H100 or H200, 2 of them the build.
+# commit them, as a GPU host keeps nothing), and the build log in BUILD_DIR. About 4 minutes on an
+# H100 or H200, under 2 of them the build.
 #   scripts/gpu_check.sh [--deps DIR] [--no-bench] [BUILD_DIR=build-gpu]
 # --deps: the C++ dependencies from scripts/gpu_bundle.sh, for a host without them installed.
 # --no-bench: build and test only.

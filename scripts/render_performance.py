@@ -324,7 +324,8 @@ def phase_lines(data):
     for r in data["rows"]:
         if not r.get("phase_ms", {}).get("forward"):
             continue
-        cell = f"{r['precision']}: clustermim {split(r['phase_ms'], 1000 * data['batch'] / r['clustermim_images_per_second'])}"
+        step = 1000 * data["batch"] / r["clustermim_images_per_second"]
+        cell = f"{r['precision']}: clustermim {split(r['phase_ms'], step)}"
         for twin, _, how in TWINS:
             phases = r.get(f"python{twin}_phase_ms")
             if phases:
