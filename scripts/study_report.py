@@ -209,6 +209,11 @@ def verdict(flag):
     return {True: "supported", False: "contradicted", None: "not decided"}[flag]
 
 
+def tcas_flag(rho, p):
+    """Claim 3's verdict for one correlation: a significant negative rho supports it."""
+    return None if p >= 0.05 else rho < 0
+
+
 def trend(rows, kind):
     points = sorted((kind_and_k(n)[1], mean(e, "linear_top1")) for n, e in rows.items()
                     if kind_and_k(n)[0] == kind)
@@ -241,7 +246,7 @@ def claims(rows, corr):
                  f" teacher is our own pixel-64 encoder, not DINO): {verdict(flag)}. {text}.")
     if corr:
         rho, p, n = corr
-        flag = None if p >= 0.05 else rho < 0
+        flag = tcas_flag(rho, p)
         tokens = token_rows(rows)
         best_token = max(tokens, key=lambda t: mean(tokens[t], "linear_top1"))
         lines.append(f"3. *Lower TCAS goes with better accuracy; the label tokenizer is best*:"
@@ -264,8 +269,9 @@ def kmeans_clause(rows):
     if corr is None:
         return ""
     rho, p, n = corr
+    flag = tcas_flag(rho, p)
     return (f"; among the K-means rows alone: rho {rho:+.2f}, p = {p:.3f}, n = {n}"
-            f" ({'supported' if p < 0.05 and rho < 0 else 'contradicted' if p < 0.05 else 'not significant'})")
+            f" ({'not significant' if flag is None else verdict(flag)})")
 
 
 def machine_name(entry):
