@@ -21,6 +21,7 @@
 #include "bench_util.h"
 #include "core/error.h"
 #include "io/file_util.h"
+#include "tokenizers/kmeans_cpu.h"
 #include "tokenizers/pixel_kmeans.h"
 
 namespace cm = clustermim;
@@ -95,7 +96,8 @@ int main(int argc, char** argv) {
   }
   const nlohmann::json summary = {{"points", points.size(0)}, {"dim", points.size(1)},
                                   {"threads", threads}, {"repeats", repeats},
-                                  {"iterations", iterations}, {"data", data}, {"rows", rows}};
+                                  {"iterations", iterations}, {"data", data}, {"rows", rows},
+                                  {"fused_nearest_kernel", cm::fused_nearest_available()}};
   cm::write_file_atomic(out, summary.dump(2) + "\n");
   std::printf("wrote %s\n", out.c_str());
   return 0;

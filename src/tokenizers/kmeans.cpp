@@ -8,6 +8,7 @@
 #include <random>
 
 #include "core/error.h"
+#include "tokenizers/kmeans_cpu.h"
 
 namespace clustermim {
 
@@ -22,12 +23,20 @@ struct Assignment {
 /// Squared row norms [N] (norm() avoids the [N, D] temporary of x * x).
 torch::Tensor squared_norms(const torch::Tensor& x) { return x.norm(2, 1).square(); }
 
+bool runs_on_cpu_kernels(const torch::Tensor& x) {
+  return x.is_cpu() && x.scalar_type() == torch::kFloat32 && x.is_contiguous();
+}
+
 Assignment assign_all(const torch::Tensor& x, const torch::Tensor& x_norms, const torch::Tensor& c,
                       int64_t chunk_rows) {
-  const torch::Tensor c_norms = squared_norms(c).unsqueeze(0);
-  const torch::Tensor ct = c.t();
   Assignment a{torch::empty({x.size(0)}, x.options().dtype(torch::kLong)),
                torch::empty({x.size(0)}, x.options())};
+  if (runs_on_cpu_kernels(x) && fused_nearest_available()) {
+    nearest_centroid_fused(x, x_norms, c, a.index, a.distance);
+    return a;
+  }
+  const torch::Tensor c_norms = squared_norms(c).unsqueeze(0);
+  const torch::Tensor ct = c.t();
   for (int64_t start = 0; start < x.size(0); start += chunk_rows) {
     const int64_t n = std::min(chunk_rows, x.size(0) - start);
     const torch::Tensor d = torch::addmm(c_norms, x.narrow(0, start, n), ct, /*beta=*/1, /*alpha=*/-2);
@@ -73,13 +82,14 @@ torch::Tensor init_kmeans_plus_plus(const torch::Tensor& all, const KMeansOption
   for (int64_t c = 1; c < o.k; ++c) {
     const torch::Tensor cumulative = closest.to(torch::kFloat64).cumsum(0);
     const torch::Tensor candidates = sample_proportional(cumulative, trials, rng);
-    const torch::Tensor cand = x.index_select(0, candidates);            // [T, D]
-    const torch::Tensor d = (x_norms.unsqueeze(1) - 2 * torch::mm(x, cand.t()) +
-                             x_norms.index_select(0, candidates).unsqueeze(0))
-                                .clamp_min(0);                           // [N, T]
-    const torch::Tensor updated = torch::minimum(d, closest.unsqueeze(1));
-    const int64_t best = updated.sum(0).argmin().item<int64_t>();
-    closest = updated.select(1, best).contiguous();
+    const torch::Tensor cand = x.index_select(0, candidates);  // [T, D]
+    // [T, N] rather than [N, T]: the GEMM with N as its long output side runs ~3x faster here.
+    const torch::Tensor d = torch::addmm(x_norms.unsqueeze(0), cand, x.t(), /*beta=*/1, /*alpha=*/-2)
+                                .add_(x_norms.index_select(0, candidates).unsqueeze(1))
+                                .clamp_min_(0);
+    const torch::Tensor updated = torch::minimum(d, closest.unsqueeze(0));
+    const int64_t best = updated.sum(1).argmin().item<int64_t>();
+    closest = updated[best];
     chosen.push_back(candidates[best].item<int64_t>());
   }
   auto index = torch::tensor(chosen, torch::TensorOptions().dtype(torch::kLong)).to(x.device());
@@ -140,8 +150,12 @@ KMeansResult fit_kmeans(const torch::Tensor& points, const KMeansOptions& o,
   const torch::Tensor x_norms = squared_norms(x);
   for (int it = 0; it < o.iterations; ++it) {
     Assignment a = assign_all(x, x_norms, c, o.chunk_rows);
-    torch::Tensor sums = torch::zeros({o.k, dim}, x.options());
-    sums.index_add_(0, a.index, x);
+    torch::Tensor sums;
+    if (runs_on_cpu_kernels(x)) {
+      sums = cluster_sums(x, a.index, o.k);
+    } else {
+      sums = torch::zeros({o.k, dim}, x.options()).index_add_(0, a.index, x);
+    }
     const torch::Tensor counts = torch::bincount(a.index, {}, o.k);
     const torch::Tensor updated = sums / counts.clamp_min(1).unsqueeze(1).to(sums.dtype());
     const torch::Tensor nonempty = (counts > 0).unsqueeze(1);

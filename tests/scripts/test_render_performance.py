@@ -62,11 +62,21 @@ def gpu_files():
             "gpu_ctest.log": GPU_CTEST_LOG}
 
 
-def render(floor_ips, gpu=None):
+def kmeans_json(ratio, fused):
+    row = {"k": 64, "ours_seconds": 0.5, "ours_objective": 4.07,
+           "ours_seconds_to_sklearn_objective": 0.3 / ratio, "sklearn_seconds": 0.3,
+           "sklearn_objective": 4.29, "kmeans_ratio_vs_minibatch": ratio}
+    return {"points": 200000, "dim": 48, "threads": 2, "repeats": 1, "iterations": 30,
+            "data": "fashion-mnist", "rows": [row], "fused_nearest_kernel": fused}
+
+
+def render(floor_ips, gpu=None, kmeans=None):
     with tempfile.TemporaryDirectory() as tmp:
         out, gpu_out = os.path.join(tmp, "bench-out"), os.path.join(tmp, "gpu")
-        for folder, files in ((out, {"pretrain.json": json.dumps(pretrain_json(floor_ips))}),
-                              (gpu_out, gpu or {})):
+        bench = {"pretrain.json": json.dumps(pretrain_json(floor_ips))}
+        if kmeans is not None:
+            bench["kmeans.json"] = json.dumps(kmeans)
+        for folder, files in ((out, bench), (gpu_out, gpu or {})):
             os.makedirs(folder)
             for name, text in files.items():
                 with open(os.path.join(folder, name), "w") as f:
@@ -148,6 +158,20 @@ class RenderPerformanceTest(unittest.TestCase):
                                   "\t 34 - IdxReader.InstalledFashionMnistTestSplit (Skipped)\n")
         text, _ = render(360.0, files)
         self.assertIn("CTest on the GPU host: 8 passed, 1 skipped, 0 failed.", text)
+
+    def test_kmeans_met_with_the_fused_kernel_states_no_gap(self):
+        text, summary = render(360.0, kmeans=kmeans_json(3.5, True))
+        self.assertIn("Lloyd iterations (nearest centroids found by clustermim's fused AVX-512"
+                      " kernel).", text)
+        self.assertIn("(`kmeans_ratio_vs_minibatch`) | 3.50x | 3.0x | yes |", text)
+        self.assertNotIn("K-means: the time to", text)
+        self.assertAlmostEqual(summary["kmeans_ratio_vs_minibatch"], 3.5)
+
+    def test_kmeans_missed_without_avx512_states_the_cause(self):
+        text, _ = render(360.0, kmeans=kmeans_json(2.0, False))
+        self.assertIn("(nearest centroids by LibTorch's addmm and min: no AVX-512F).", text)
+        self.assertIn("| 2.00x | 3.0x | no |", text)
+        self.assertIn("K-means: the time to MiniBatchKMeans' objective is greedy k-means++", text)
 
     def test_no_gpu_files_says_not_measured(self):
         text, summary = render(360.0)
