@@ -61,7 +61,9 @@ fi
 keep_going=(-k)
 if command -v ninja >/dev/null; then options+=(-G Ninja) keep_going=(-k 0); fi
 mkdir -p "$build"
-cmake -S . -B "$build" "${options[@]}" -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_BUILD_RPATH="$rpath" \
+# The wheel's LibTorch bundles its own libgomp: no second OpenMP runtime (CMakeLists.txt).
+cmake -S . -B "$build" "${options[@]}" -DCLUSTERMIM_OPENMP=OFF -DCMAKE_PREFIX_PATH="$prefix" \
+  -DCMAKE_BUILD_RPATH="$rpath" \
   >"$build/configure.log" || { tail -30 "$build/configure.log"; exit 1; }
 if ! cmake --build "$build" -j"$(nproc)" --target clustermim clustermim_tests clustermim_base_tests \
      bench_pretrain -- "${keep_going[@]}" >"$build/build.log" 2>&1; then

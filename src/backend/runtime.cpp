@@ -3,14 +3,17 @@
  */
 #include "backend/runtime.h"
 
+#include <ATen/Parallel.h>
 #include <malloc.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <fstream>
 #include <limits>
+#include <numeric>
 #include <sstream>
 #include <thread>
+#include <vector>
 
 #include "core/error.h"
 
@@ -54,6 +57,13 @@ int configure_threads(int n) {
   if (n <= 0) n = 1;
   at::set_num_threads(n);
   return n;
+}
+
+int parallel_loop_threads() {
+  const int n = at::get_num_threads();
+  std::vector<int> ran(n, 0);
+  at::parallel_for(0, n, 1, [&](int64_t, int64_t) { ran[at::get_thread_num()] = 1; });
+  return std::accumulate(ran.begin(), ran.end(), 0);
 }
 
 torch::Device resolve_device(const std::string& name) {

@@ -29,6 +29,10 @@ void prepare_process_environment(char** argv);
 /// for its workers), else all cores. Returns the count in effect.
 int configure_threads(int n);
 
+/// Threads that clustermim's own at::parallel_for loops run on at the current thread count:
+/// 1 in a build without OpenMP (CMake option CLUSTERMIM_OPENMP), where they run serially.
+int parallel_loop_threads();
+
 /// "auto" (CUDA when available, else CPU), "cpu", "cuda" or "cuda:N". Throws Error when the
 /// requested device is unavailable.
 torch::Device resolve_device(const std::string& name);

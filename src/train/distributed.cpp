@@ -8,7 +8,9 @@
 #include "core/error.h"
 
 #ifdef CLUSTERMIM_HAVE_GLOO
-#define USE_C10D_GLOO  // what LibTorch's own build defines to expose ProcessGroupGloo
+#ifndef USE_C10D_GLOO  // what LibTorch's own build defines to expose ProcessGroupGloo
+#define USE_C10D_GLOO
+#endif
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #endif
