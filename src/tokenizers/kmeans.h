@@ -3,7 +3,9 @@
  * same code runs on CPU and CUDA.
  *
  * Distances are computed chunk by chunk as ||x||^2 - 2 x C^T + ||c||^2 (one addmm per chunk), so
- * the N x K distance matrix is never formed. Clusters that end up empty are re-seeded with the
+ * the N x K distance matrix is never formed. On the CPU, kernels of ours take over: a fused
+ * nearest-centroid search where the CPU has AVX-512F, and a threaded cluster-sum pass
+ * (kmeans_cpu.h). Clusters that end up empty are re-seeded with the
  * points farthest from their centroids, and every repair is counted. The objective reported is
  * the mean squared distance of a point to its centroid (sklearn's inertia / N).
  */
