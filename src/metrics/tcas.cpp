@@ -205,6 +205,7 @@ TcasReport compute_tcas(const TokenClassCounts& counts) {
 }
 
 nlohmann::json tcas_to_json(const TcasReport& r) {
+  auto ci = [&](double bound) { return r.bootstrap_rounds > 0 ? nlohmann::json(bound) : nullptr; };
   nlohmann::json rows = nlohmann::json::array();
   for (const ClassTcasRow& row : r.per_class)
     rows.push_back({{"class", row.cls},
@@ -222,6 +223,9 @@ nlohmann::json tcas_to_json(const TcasReport& r) {
           {"nmi", r.nmi},
           {"left_out_mass", r.left_out_mass},
           {"patches", r.patches},
+          {"tcas_ci_low", ci(r.tcas_ci_low)},
+          {"tcas_ci_high", ci(r.tcas_ci_high)},
+          {"bootstrap_rounds", r.bootstrap_rounds},
           {"per_class", rows}};
 }
 

@@ -72,13 +72,16 @@ struct TcasReport {
   double nmi = 0;            ///< NMI(tokens; classes), arithmetic mean normalization (sklearn)
   double left_out_mass = 0;  ///< fraction of patches in tokens with n_k == 1 (left out of alpha)
   int64_t patches = 0;       ///< N
+  double tcas_ci_low = 0;    ///< bootstrap interval of tcas (tcas_bootstrap.h); valid when
+  double tcas_ci_high = 0;   ///< bootstrap_rounds > 0
+  int64_t bootstrap_rounds = 0;  ///< resamples behind the interval; 0 = none computed
   std::vector<ClassTcasRow> per_class;  ///< [num_classes], every class, in class order
 };
 
 /// Computes TCAS and its companions from the counts; throws Error when no patch was counted.
 TcasReport compute_tcas(const TokenClassCounts& counts);
 
-/// Flat fields plus "per_class": [{"class", "patches", "error_contribution", "error_rate",
+/// Flat fields ("tcas_ci_low" / "tcas_ci_high" are null without a bootstrap) plus "per_class": [{"class", "patches", "error_contribution", "error_rate",
 /// "collision"}, ...].
 nlohmann::json tcas_to_json(const TcasReport& report);
 
