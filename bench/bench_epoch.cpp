@@ -10,8 +10,10 @@
  * tokens by torch.cdist, and bench/pretrain_reference.py's model and step.
  * Tokenize: images/s of the pixel K-means assignment alone on normalized batches, ours against
  * torch.cdist(...).argmin, for each K.
+ * Both comparisons alternate clustermim and the twin (A B A B ...) for --rounds rounds and report
+ * the median of the per-round ratios with their min-max spread; every round is in the JSON.
  *
- *   bench_epoch [--steps 30] [--batch 128] [--images 10240] [--vocab 64,256,1024] [--repeats 1]
+ *   bench_epoch [--steps 30] [--batch 128] [--images 10240] [--vocab 64,256,1024] [--rounds 5]
  */
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
@@ -29,6 +31,7 @@
 #include "train/pretrain.h"
 
 namespace cm = clustermim;
+using cm::bench::add_ratio;
 using cm::bench::median;
 using cm::bench::peak_rss_mb;
 using cm::bench::run_python;
@@ -94,13 +97,14 @@ int main(int argc, char** argv) {
   std::string python = "/usr/bin/python3", out = "bench/out/epoch.json";
   std::vector<int64_t> vocabs{64, 256, 1024};
   int64_t steps = 30, batch = 128, images = 10240, tokenize_batch = 256;
-  int repeats = 1;
+  int rounds = 5;
   app.add_option("--steps", steps)->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--batch", batch)->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--images", images)->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--vocab", vocabs, "K of the tokenize rows (the epoch uses the first)")
       ->delimiter(',')->capture_default_str();
-  app.add_option("--repeats", repeats)->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--rounds", rounds, "clustermim / twin pairs, alternated")
+      ->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--python", python)->capture_default_str();
   app.add_option("--out", out)->capture_default_str();
   CLI11_PARSE(app, argc, argv);
@@ -110,34 +114,35 @@ int main(int argc, char** argv) {
   const cm::ChannelStats stats = cm::compute_channel_stats(data);
 
   nlohmann::json summary = {{"threads", threads}, {"images", images}, {"batch", batch},
-                            {"steps", steps}, {"repeats", repeats}, {"preset", "vit-tiny-32"},
+                            {"steps", steps}, {"rounds", rounds}, {"preset", "vit-tiny-32"},
                             {"tokenize_batch", tokenize_batch}, {"tokenize", nlohmann::json::array()}};
   std::printf("tokenize: pixel K-means assignment, batches of %ld 32x32 images, %d threads\n",
               tokenize_batch, threads);
-  std::printf("%6s %14s %14s %8s\n", "K", "clustermim/s", "python/s", "ratio");
+  std::printf("%6s %14s %14s %22s\n", "K", "clustermim/s", "python/s", "ratio [min, max]");
   std::unique_ptr<cm::PixelKMeansTokenizer> first;
   for (int64_t k : vocabs) {
     auto tokenizer = fit_tokenizer(data, stats, k);
     std::vector<double> ours, ref;
-    for (int r = 0; r < repeats; ++r) {
+    for (int r = 0; r < rounds; ++r) {
       ours.push_back(time_tokenize(*tokenizer, tokenize_batch, 20));
       std::ostringstream cmd;
       cmd << python << " bench/epoch_reference.py --tokenize-only --vocab " << k << " --batch "
           << tokenize_batch << " --threads " << threads;
       ref.push_back(run_python(cmd.str()).at("images_per_second").get<double>());
     }
-    const double ratio = median(ours) / median(ref);
-    std::printf("%6ld %14.0f %14.0f %7.2fx\n", k, median(ours), median(ref), ratio);
-    summary["tokenize"].push_back({{"k", k}, {"clustermim_images_per_second", median(ours)},
-                                   {"python_images_per_second", median(ref)},
-                                   {"ratio_vs_python", ratio}});
+    nlohmann::json row = {{"k", k}, {"clustermim_images_per_second", median(ours)},
+                          {"python_images_per_second", median(ref)}};
+    add_ratio(row, "ratio_vs_python", ours, ref, cm::bench::Better::higher);
+    std::printf("%6ld %14.0f %14.0f %22s\n", k, median(ours), median(ref),
+                cm::bench::ratio_text(row, "ratio_vs_python").c_str());
+    summary["tokenize"].push_back(row);
     if (!first) first = std::move(tokenizer);
   }
 
   std::printf("epoch: %ld steps of batch %ld, vit-tiny-32, K = %ld, bf16, loader + tokens + step\n",
               steps, batch, first->spec().vocab);
   std::vector<double> ours, ref, ref_rss;
-  for (int r = 0; r < repeats; ++r) {
+  for (int r = 0; r < rounds; ++r) {
     ours.push_back(time_epoch(data, stats, *first, batch, steps, true));
     std::ostringstream cmd;
     cmd << python << " bench/epoch_reference.py --vocab " << first->spec().vocab << " --batch "
@@ -147,14 +152,16 @@ int main(int argc, char** argv) {
     ref.push_back(j.at("images_per_second").get<double>());
     ref_rss.push_back(j.at("peak_rss_mb").get<double>());
   }
-  const double ratio = median(ours) / median(ref);
-  std::printf("%14s %14s %8s\n%14.1f %14.1f %7.2fx\n", "clustermim/s", "python/s", "ratio",
-              median(ours), median(ref), ratio);
-  summary["epoch"] = {{"vocab", first->spec().vocab}, {"clustermim_images_per_second", median(ours)},
-                      {"python_images_per_second", median(ref)}, {"ratio_vs_python", ratio},
-                      {"clustermim_runs", ours}, {"python_runs", ref},
-                      {"clustermim_peak_rss_mb", peak_rss_mb()},
-                      {"python_peak_rss_mb", median(ref_rss)}};
+  nlohmann::json epoch = {{"vocab", first->spec().vocab},
+                          {"clustermim_images_per_second", median(ours)},
+                          {"python_images_per_second", median(ref)},
+                          {"clustermim_peak_rss_mb", peak_rss_mb()},
+                          {"python_peak_rss_mb", median(ref_rss)}};
+  add_ratio(epoch, "ratio_vs_python", ours, ref, cm::bench::Better::higher);
+  std::printf("%14s %14s %22s\n%14.1f %14.1f %22s\n", "clustermim/s", "python/s",
+              "ratio [min, max]", median(ours), median(ref),
+              cm::bench::ratio_text(epoch, "ratio_vs_python").c_str());
+  summary["epoch"] = epoch;
   cm::write_file_atomic(out, summary.dump(2) + "\n");
   std::printf("wrote %s\n", out.c_str());
   return 0;

@@ -3,7 +3,9 @@
  * backward, AdamW) in clustermim's LibTorch against the same model, batch and precision written
  * in Python PyTorch from the MAE recipe (bench/pretrain_reference.py, the framework of the
  * paper's code), from one run. Reports images/s (batch / median step time) of each and the ratio
- * ours / Python; writes bench/out/pretrain.json.
+ * ours / Python; writes bench/out/pretrain.json. The two sides alternate (ours, then each twin,
+ * then ours again ...) for --rounds rounds; each ratio is the median of the per-round ratios,
+ * reported with their min-max spread and every round's pair.
  *
  * The Python child inherits this process's environment (OPENBLAS_CORETYPE included) but not the
  * mallopt() settings of prepare_process_environment, so it is also run with the same settings
@@ -29,7 +31,7 @@
  * --sdpa variant (fused attention, as timm now does) is timed too (scripts/gpu_check.sh).
  *
  *   bench_pretrain [--preset vit-tiny-32] [--batch 128] [--precision bf16|fp32|both]
- *                  [--twins default,tuned,sdpa] [--repeats 1] [--device cpu|cuda] [--profile N]
+ *                  [--twins default,tuned,sdpa] [--rounds 5] [--device cpu|cuda] [--profile N]
  */
 #include <CLI/CLI.hpp>
 #include <algorithm>
@@ -51,6 +53,7 @@
 #include "train/adamw.h"
 
 namespace cm = clustermim;
+using cm::bench::add_ratio;
 using cm::bench::median;
 using cm::bench::peak_rss_mb;
 using cm::bench::run_python;
@@ -82,6 +85,11 @@ std::vector<Gemm> step_gemms(const cm::MimConfig& c, int64_t batch) {
   blocks(1 + patches, c.decoder.dim, c.decoder.heads, c.decoder.depth);
   gemms.push_back({1, batch * (patches - kept), c.decoder.dim, c.output_dim(), 1});
   return gemms;
+}
+
+/// The JSON key suffix of a Python twin's figures: "" (default), "_tuned_malloc", "_sdpa".
+std::string twin_suffix(const std::string& twin) {
+  return twin == "tuned" ? "_tuned_malloc" : twin == "sdpa" ? "_sdpa" : "";
 }
 
 /// Matmul and conv FLOPs of one training step of clustermim's model: its products, forward x 3
@@ -222,7 +230,7 @@ int main(int argc, char** argv) {
   std::string python = "/usr/bin/python3", out = "bench/out/pretrain.json", device_name = "cpu";
   std::vector<std::string> twins{"default", "tuned"};
   int64_t vocab = 512, batch = 128;
-  int steps = 10, warmup = 3, repeats = 1, threads = 0, profile_steps = 0;
+  int steps = 10, warmup = 3, rounds = 5, threads = 0, profile_steps = 0;
   app.add_option("--preset", preset)->capture_default_str();
   app.add_option("--vocab", vocab)->capture_default_str();
   app.add_option("--batch", batch)->capture_default_str();
@@ -234,7 +242,8 @@ int main(int argc, char** argv) {
                  "Python variants: default, tuned (clustermim's malloc settings), sdpa (fused "
                  "attention)")->delimiter(',')->capture_default_str()
       ->check(CLI::IsMember({"default", "tuned", "sdpa"}));
-  app.add_option("--repeats", repeats, "runs of each side; medians reported")
+  app.add_option("--rounds,--repeats", rounds, "clustermim / twin pairs, alternated; medians"
+                 " and spreads reported")
       ->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--threads", threads, "0 = all cores")->capture_default_str();
   app.add_option("--profile", profile_steps,
@@ -255,10 +264,10 @@ int main(int argc, char** argv) {
   std::vector<std::string> precisions{precision};
   if (precision == "both") precisions = {"bf16", "fp32"};
   std::printf("pretraining step, %s, vocab %ld, batch %ld, %d threads, median of %d steps "
-              "(after %d warmup) x %d runs, ~%.1f GFLOP/step (clustermim)\n",
-              preset.c_str(), vocab, batch, threads, steps, warmup, repeats, gflop);
+              "(after %d warmup) x %d rounds, ~%.1f GFLOP/step (clustermim)\n",
+              preset.c_str(), vocab, batch, threads, steps, warmup, rounds, gflop);
   std::printf("%-9s %14s %13s %7s", "precision", "clustermim/s", "GFLOP/s", "");
-  for (const auto& t : twins) std::printf(" %14s %7s", ("python " + t).c_str(), "ratio");
+  for (const auto& t : twins) std::printf(" %14s %22s", ("python " + t).c_str(), "ratio [min, max]");
   std::printf("\n");
 
   std::map<std::string, double> peak = {{"bf16", gemm_peak_gflops(torch::kBFloat16, device)},
@@ -269,7 +278,7 @@ int main(int argc, char** argv) {
                             {"gemm_fp32_peak_gflops", peak["fp32"]},
                             {"threads", threads}, {"steps", steps}, {"warmup", warmup},
                             {"device", device.str()},
-                            {"repeats", repeats}, {"gflop_per_step", gflop},
+                            {"rounds", rounds}, {"gflop_per_step", gflop},
                             {"model", cm::to_json(config)}, {"rows", nlohmann::json::array()}};
   for (const auto& p : precisions) {
     std::ostringstream cmd;
@@ -284,7 +293,7 @@ int main(int argc, char** argv) {
     std::map<std::string, std::vector<double>> ref;
     std::map<std::string, nlohmann::json> ref_phases;  // each twin's phases, first run
     OursTiming first;  // the first run's phases and profile
-    for (int r = 0; r < repeats; ++r) {  // interleaved, so drift hits both sides alike
+    for (int r = 0; r < rounds; ++r) {  // interleaved, so drift hits both sides alike
       const OursTiming run = time_ours(config, batch, warmup, steps, p == "bf16", device, r == 0,
                                        r == 0 ? profile_steps : 0);
       if (r == 0) first = run;
@@ -293,7 +302,8 @@ int main(int argc, char** argv) {
         // The values prepare_process_environment gives mallopt(), as glibc environment variables.
         const std::string env =
             t == "tuned" ? "MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=2147483647 " : "";
-        const nlohmann::json j = run_python(env + cmd.str() + (t == "sdpa" ? " --sdpa" : ""));
+        const nlohmann::json j = run_python(env + cmd.str() + (t == "sdpa" ? " --sdpa" : "") +
+                                            (r == 0 ? "" : " --no-phases"));
         ref[t].push_back(j.at("images_per_second").get<double>());
         if (r == 0) ref_phases[t] = j.at("phase_ms");
         ref_rss.push_back(j.at("peak_rss_mb").get<double>());
@@ -302,28 +312,37 @@ int main(int argc, char** argv) {
     const double ours_ips = median(ours);
     const double floor_ips = static_cast<double>(batch) /
         gemm_floor_seconds(config, batch, p == "bf16" ? torch::kBFloat16 : torch::kFloat32, device);
+    std::vector<double> fractions;  // each round's GFLOP/s over the GEMM peak
+    for (double ips : ours) fractions.push_back(gflop * ips / static_cast<double>(batch) / peak[p]);
     nlohmann::json row = {{"precision", p}, {"clustermim_images_per_second", ours_ips},
                           {"gemm_floor_images_per_second", floor_ips},
-                          {"clustermim_runs", ours}, {"clustermim_gflops", gflop * ours_ips / batch},
-                          {"peak_fraction", gflop * ours_ips / batch / peak[p]},
+                          {"clustermim_gflops", gflop * ours_ips / batch},
+                          {"peak_fraction", median(fractions)},
+                          {"peak_fraction_spread", {*std::min_element(fractions.begin(), fractions.end()),
+                                                    *std::max_element(fractions.begin(), fractions.end())}},
                           {"python_peak_rss_mb", median(ref_rss)},
                           {"phase_ms", {{"forward", first.forward_ms}, {"backward", first.backward_ms},
                                         {"optimizer", first.optimizer_ms}}}};
-    summary[p + "_peak_fraction"] = gflop * ours_ips / batch / peak[p];
+    summary[p + "_peak_fraction"] = median(fractions);
     std::printf("%-9s %14.1f %13.1f %7s", p.c_str(), ours_ips, gflop * ours_ips / batch, "");
     for (const auto& t : twins) {
-      const double ips = median(ref[t]), ratio = ours_ips / ips;
-      const std::string suffix = t == "tuned" ? "_tuned_malloc" : t == "sdpa" ? "_sdpa" : "";
-      row["python" + suffix + "_images_per_second"] = ips;
-      row["python" + suffix + "_runs"] = ref[t];
+      const std::string suffix = twin_suffix(t);
+      row["python" + suffix + "_images_per_second"] = median(ref[t]);
       row["python" + suffix + "_phase_ms"] = ref_phases[t];
-      row["ratio_vs_python" + suffix] = ratio;
-      row["gemm_floor_ratio_vs_python" + suffix] = floor_ips / ips;
-      summary["pretrain_" + p + "_ratio_vs_python" + suffix] = ratio;
-      std::printf(" %14.1f %6.2fx", ips, ratio);
+      summary["pretrain_" + p + "_ratio_vs_python" + suffix] =
+          add_ratio(row, "ratio_vs_python" + suffix, ours, ref[t], cm::bench::Better::higher);
+      // The floor is measured once; its spread is the twin's, round by round.
+      add_ratio(row, "gemm_floor_ratio_vs_python" + suffix,
+                std::vector<double>(ref[t].size(), floor_ips), ref[t], cm::bench::Better::higher);
+      std::printf(" %14.1f %22s", median(ref[t]),
+                  cm::bench::ratio_text(row, "ratio_vs_python" + suffix).c_str());
     }
     std::printf("\n%-9s %14.1f %13s %7s", "  floor", floor_ips, "GEMMs alone", "");
-    for (const auto& t : twins) std::printf(" %14s %6.2fx", "", floor_ips / median(ref[t]));
+    for (const auto& t : twins) {
+      const std::string suffix = twin_suffix(t);
+      std::printf(" %14s %22s", "",
+                  cm::bench::ratio_text(row, "gemm_floor_ratio_vs_python" + suffix).c_str());
+    }
     std::printf("\n  phases: forward %.1f ms, backward %.1f ms, AdamW %.1f ms (synchronised)\n",
                 first.forward_ms, first.backward_ms, first.optimizer_ms);
     row["profile"] = nlohmann::json::array();

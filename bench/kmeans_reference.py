@@ -2,8 +2,10 @@
 """Reference for bench_kmeans: sklearn MiniBatchKMeans fitted with partial_fit, as the paper's
 code did, on the very patch vectors the C++ side clustered (a raw float32 file [N, D]).
 
-Prints one JSON object: {"seconds": [...], "objective": [...]} where objective is the mean
-squared distance of a point to its nearest centroid (inertia / N), as clustermim reports it.
+Fits --repeats times with seeds --seed, --seed + 1, ... (bench_kmeans asks for one fit per round,
+with the round's seed). Prints one JSON object: {"seconds": [...], "objective": [...]} where
+objective is the mean squared distance of a point to its nearest centroid (inertia / N), as
+clustermim reports it.
 """
 import argparse
 import json
@@ -21,10 +23,11 @@ def main():
     p.add_argument("--batch", type=int, default=4096)
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--seed", type=int, default=0, help="seed of the first fit")
     args = p.parse_args()
     x = np.fromfile(args.points, dtype=np.float32).reshape(-1, args.dim)
     seconds, objective = [], []
-    for r in range(args.repeats):
+    for r in range(args.seed, args.seed + args.repeats):
         rng = np.random.default_rng(r)
         start = time.perf_counter()
         km = MiniBatchKMeans(n_clusters=args.k, batch_size=args.batch, random_state=r, n_init=1)

@@ -12,7 +12,8 @@ no decay for biases and norms). Images and targets are random and fixed for the 
 
 Prints one JSON line: {"images_per_second": batch / median step time, "step_seconds": [...],
 "phase_ms": {"forward", "backward", "optimizer"} (medians over as many extra steps, the device
-synchronised between phases, as bench_pretrain times clustermim's), "peak_rss_mb": ...}.
+synchronised between phases, as bench_pretrain times clustermim's; null with --no-phases, which
+bench_pretrain passes after its first round), "peak_rss_mb": ...}.
 """
 import argparse
 import json
@@ -176,6 +177,7 @@ def main():
     p.add_argument("--bf16", action="store_true", help="torch.autocast(device, bfloat16)")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--sdpa", action="store_true", help="fused attention (PyTorch >= 2.0)")
+    p.add_argument("--no-phases", action="store_true", help="skip the phase-by-phase steps")
     a = p.parse_args()
     global SDPA
     SDPA = a.sdpa
@@ -214,7 +216,7 @@ def main():
         return 1000 * (time.perf_counter() - since)
 
     phases = {"forward": [], "backward": [], "optimizer": []}
-    for _ in range(a.steps):
+    for _ in range(0 if a.no_phases else a.steps):
         start = time.perf_counter()
         loss = forward()
         phases["forward"].append(elapsed_ms(start))
@@ -226,7 +228,8 @@ def main():
         phases["optimizer"].append(elapsed_ms(start))
     print(json.dumps({"images_per_second": a.batch / statistics.median(seconds),
                       "step_seconds": seconds, "loss": value,
-                      "phase_ms": {k: statistics.median(v) for k, v in phases.items()},
+                      "phase_ms": (None if a.no_phases else
+                                   {k: statistics.median(v) for k, v in phases.items()}),
                       "threads": torch.get_num_threads(),
                       "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
                       "gpu_peak_mb": (torch.cuda.max_memory_allocated() / 2**20

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Runs every benchmark against its reference in the same run, prints the summary table, writes
 # bench/out/summary.json and regenerates docs/PERFORMANCE.md from the JSON files in bench/out/.
+# Every benchmark alternates clustermim and its reference (A B A B ...) for several rounds and
+# reports the median of the per-round ratios with their min-max spread.
 #   bench/run.sh [BUILD_DIR] [--quick]
-# --quick: fewer steps and repeats, one Python allocator setting (about 6 minutes on 2 cores);
-# the default takes about an hour there.
+# --quick: 3 rounds instead of 5, fewer steps per round, one Python allocator setting (about
+# 14 minutes on 2 cores); the default takes more than an hour there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=build
@@ -18,22 +20,28 @@ for b in bench_kmeans bench_loader bench_pretrain bench_epoch; do
   [[ -x $build/$b ]] || { echo "bench: $build/$b is missing (run make build first)"; exit 2; }
 done
 if [[ $quick == 1 ]]; then
-  repeats=1 steps=5 small_steps=2 twins=default loader_time=0.5 loader_epochs=1 epoch_steps=20
+  rounds=3 steps=5 small_steps=1 twins=default loader_time=0.5 loader_epochs=1 epoch_steps=20
 else
-  repeats=3 steps=10 small_steps=5 twins=default,tuned loader_time=2 loader_epochs=2 epoch_steps=40
+  rounds=5 steps=10 small_steps=5 twins=default,tuned loader_time=2 loader_epochs=2 epoch_steps=40
 fi
 mkdir -p bench/out
 start=$(date +%s)
 
-"$build/bench_kmeans" --repeats "$repeats" --vocab 64,256
-"$build/bench_loader" --benchmark_min_time="$loader_time" --benchmark_out=bench/out/loader.json \
-  --benchmark_out_format=json
-/usr/bin/python3 bench/loader_reference.py --epochs "$loader_epochs" --json bench/out/loader_reference.json
-"$build/bench_pretrain" --preset vit-tiny-32 --batch 128 --precision both --repeats "$repeats" \
+"$build/bench_kmeans" --rounds "$rounds" --vocab 64,256
+# The loader's two sides are separate programs: alternate them here, one file each per round.
+rm -rf bench/out/loader-rounds && mkdir -p bench/out/loader-rounds
+for ((r = 0; r < rounds; r++)); do
+  "$build/bench_loader" --benchmark_min_time="$loader_time" \
+    --benchmark_out="bench/out/loader-rounds/ours-$r.json" --benchmark_out_format=json
+  /usr/bin/python3 bench/loader_reference.py --epochs "$loader_epochs" \
+    --json "bench/out/loader-rounds/reference-$r.json"
+done
+/usr/bin/python3 bench/loader_rounds.py bench/out/loader-rounds bench/out/loader.json
+"$build/bench_pretrain" --preset vit-tiny-32 --batch 128 --precision both --rounds "$rounds" \
   --steps "$steps" --twins "$twins" --profile 3 --out bench/out/pretrain.json
-"$build/bench_pretrain" --preset vit-small-16 --batch 64 --precision both --repeats "$repeats" \
+"$build/bench_pretrain" --preset vit-small-16 --batch 64 --precision both --rounds "$rounds" \
   --steps "$small_steps" --warmup 1 --twins "$twins" --out bench/out/pretrain-small.json
-"$build/bench_epoch" --steps "$epoch_steps" --repeats "$repeats"
+"$build/bench_epoch" --steps "$epoch_steps" --rounds "$rounds"
 
 /usr/bin/python3 scripts/render_performance.py --mode "$([[ $quick == 1 ]] && echo quick || echo full)" \
   --seconds "$(( $(date +%s) - start ))"

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
-"""scripts/render_performance.py on a hand-written bench/out: the targets table, the pretraining
-table with its GEMM floor columns and phase line (clustermim's and the twin's), the gap sentence computed from the floor (whether fusion
-alone can reach the 2x target), and the GPU section with the GPU check's host and CTest lines.
+"""scripts/render_performance.py on a hand-written bench/out: the targets table (a target met only
+when the whole spread of the per-round ratios clears it), the pretraining table with its GEMM
+floor columns and phase line (clustermim's and the twin's), the gap sentence computed from the
+floor (whether fusion alone can reach the 2x target), the GPU section with the GPU check's host
+and CTest lines, and bench/loader_rounds.py merging the loader's alternated rounds.
 Standard library only, so it runs wherever the tests run.
 """
 import importlib.util
@@ -14,18 +16,25 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCRIPT = os.path.join(HERE, "..", "..", "scripts", "render_performance.py")
+LOADER_ROUNDS = os.path.join(HERE, "..", "..", "bench", "loader_rounds.py")
 
 
-def pretrain_json(floor_ips):
+def pretrain_json(floor_ips, ratio_spread=(1.4, 1.6), floor_spread=None):
+    """bench_pretrain's file with one bf16 row of 3 rounds: the ratio's median 1.5 and its spread."""
+    floor_spread = floor_spread or (floor_ips / 210.0, floor_ips / 190.0)
     row = {"precision": "bf16", "clustermim_images_per_second": 300.0, "clustermim_gflops": 270.0,
-           "peak_fraction": 0.39, "python_peak_rss_mb": 1000.0, "python_images_per_second": 200.0,
-           "ratio_vs_python": 1.5, "gemm_floor_images_per_second": floor_ips,
-           "gemm_floor_ratio_vs_python": floor_ips / 200.0, "profile_total_ms_per_step": 400.0,
+           "peak_fraction": 0.39, "peak_fraction_spread": [0.37, 0.40],
+           "python_peak_rss_mb": 1000.0, "python_images_per_second": 200.0,
+           "ratio_vs_python": 1.5, "ratio_vs_python_spread": list(ratio_spread),
+           "gemm_floor_images_per_second": floor_ips,
+           "gemm_floor_ratio_vs_python": floor_ips / 200.0,
+           "gemm_floor_ratio_vs_python_spread": list(floor_spread),
+           "profile_total_ms_per_step": 400.0,
            "profile": [{"op": "aten::mm", "ms_per_step": 200.0},
                        {"op": "aten::copy_", "ms_per_step": 100.0}],
            "phase_ms": {"forward": 120.0, "backward": 280.0, "optimizer": 20.0},
            "python_phase_ms": {"forward": 200.0, "backward": 390.0, "optimizer": 50.0}}
-    return {"preset": "vit-tiny-32", "batch": 128, "repeats": 1, "device": "cpu", "threads": 2,
+    return {"preset": "vit-tiny-32", "batch": 128, "rounds": 3, "device": "cpu", "threads": 2,
             "vocab": 512, "gflop_per_step": 116.0, "steps": 5, "warmup": 3,
             "gemm_bf16_peak_gflops": 700.0, "gemm_fp32_peak_gflops": 200.0,
             "clustermim_peak_rss_mb": 1200.0, "rows": [row]}
@@ -52,30 +61,45 @@ Errors while running CTest
 
 
 def gpu_files():
+    """docs/gpu as the GPU check of 2026-11-27 left it: `repeats` and each side's runs (measured
+    alternately), no spreads yet."""
     data = pretrain_json(4000.0)
-    data.update({"preset": "vit-base-16", "batch": 256, "device": "cuda"})
+    data.update({"preset": "vit-base-16", "batch": 256, "device": "cuda", "repeats": 3})
+    del data["rounds"]
     row = data["rows"][0]
+    for key in [k for k in row if k.endswith("_spread")]:
+        del row[key]
     row.update({"clustermim_images_per_second": 3000.0, "peak_fraction": 0.25,
+                "clustermim_runs": [2900.0, 3000.0, 3100.0],
                 "python_sdpa_images_per_second": 3300.0, "ratio_vs_python_sdpa": 3000.0 / 3300.0,
-                "python_images_per_second": 2000.0, "ratio_vs_python": 1.5})
+                "python_sdpa_runs": [3300.0, 3200.0, 3400.0],
+                "python_images_per_second": 2000.0, "ratio_vs_python": 1.5,
+                "python_runs": [2000.0, 2000.0, 2000.0]})
     return {"pretrain-gpu.json": json.dumps(data), "gpu_check.log": GPU_CHECK_LOG,
             "gpu_ctest.log": GPU_CTEST_LOG}
 
 
-def kmeans_json(ratio, fused):
-    row = {"k": 64, "ours_seconds": 0.5, "ours_objective": 4.07,
-           "ours_seconds_to_sklearn_objective": 0.3 / ratio, "sklearn_seconds": 0.3,
-           "sklearn_objective": 4.29, "kmeans_ratio_vs_minibatch": ratio}
-    return {"points": 200000, "dim": 48, "threads": 2, "repeats": 1, "iterations": 30,
-            "data": "fashion-mnist", "rows": [row], "fused_nearest_kernel": fused}
+def kmeans_row(k, ratio, spread):
+    return {"k": k, "ours_seconds": 0.5, "ours_objective": 4.07,
+            "ours_seconds_to_sklearn_objective": 0.3 / ratio, "sklearn_seconds": 0.3,
+            "sklearn_objective": 4.29, "kmeans_ratio_vs_minibatch": ratio,
+            "kmeans_ratio_vs_minibatch_spread": list(spread)}
 
 
-def render(floor_ips, gpu=None, kmeans=None):
+def kmeans_json(ratio, fused, spread=None, rows=None):
+    rows = rows or [kmeans_row(64, ratio, spread or (ratio - 0.2, ratio + 0.2))]
+    return {"points": 200000, "dim": 48, "threads": 2, "rounds": 3, "iterations": 30,
+            "data": "fashion-mnist", "rows": rows, "fused_nearest_kernel": fused}
+
+
+def render(floor_ips, gpu=None, kmeans=None, pretrain=None, extra=None):
+    """Renders PERFORMANCE.md from the given files; returns its text and summary.json."""
     with tempfile.TemporaryDirectory() as tmp:
         out, gpu_out = os.path.join(tmp, "bench-out"), os.path.join(tmp, "gpu")
-        bench = {"pretrain.json": json.dumps(pretrain_json(floor_ips))}
+        bench = {"pretrain.json": json.dumps(pretrain or pretrain_json(floor_ips))}
         if kmeans is not None:
             bench["kmeans.json"] = json.dumps(kmeans)
+        bench.update(extra or {})
         for folder, files in ((out, bench), (gpu_out, gpu or {})):
             os.makedirs(folder)
             for name, text in files.items():
@@ -116,11 +140,15 @@ class StampTest(unittest.TestCase):
 class RenderPerformanceTest(unittest.TestCase):
     def test_floor_below_target(self):
         text, summary = render(360.0)
-        self.assertIn("| bf16 | 300.0 | 270 | 39 % | 1000 | 200.0 | 1.50x | 360.0 | 1.80x |", text)
+        self.assertIn("| bf16 | 300.0 | 270 | 39 % | 1000 | 200.0 | 1.50x [1.40, 1.60] | 360.0 |"
+                      " 1.80x [1.71, 1.89] |", text)
         self.assertIn("| vit-tiny-32 bf16 step vs the Python twin (`pretrain_bf16_ratio_vs_python`)"
-                      " | 1.50x | 2.0x | no |", text)
-        self.assertIn("would run at 360 img/s, 1.80x the Python twin's whole step, below the 2x"
-                      " target; clustermim's step spends 17 % of its time outside them", text)
+                      " | 1.50x [1.40, 1.60] | 2.0x | no |", text)
+        self.assertIn("| vit-tiny-32 bf16 step GFLOP/s / bf16 GEMM peak (`bf16_peak_fraction`) |"
+                      " 39 % [37, 40 %] | 40 % | spread crosses the target |", text)
+        self.assertIn("would run at 360 img/s, 1.80x [1.71, 1.89] the Python twin's whole step,"
+                      " below the 2x target over the whole spread; clustermim's step spends 17 % of"
+                      " its time outside them", text)
         self.assertIn("needs faster GEMM kernels at these shapes", text)
         self.assertIn("bf16 step, operators by self time (LibTorch's profiler, share of the profiled"
                       " time; `--profile`): `aten::mm` 50 %, `aten::copy_` 25 %. A profiled step"
@@ -131,16 +159,31 @@ class RenderPerformanceTest(unittest.TestCase):
                       " is: forward 200.0 ms, backward 390.0 ms, optimizer 50.0 ms of a 640.0 ms"
                       " step.", text)
         self.assertAlmostEqual(summary["pretrain_bf16_gemm_floor_ratio_vs_python"], 1.8)
+        self.assertEqual(summary["pretrain_bf16_ratio_vs_python_spread"], [1.4, 1.6])
 
     def test_floor_above_target(self):
         text, _ = render(600.0)
-        self.assertIn("3.00x the Python twin's whole step, above the 2x target", text)
+        self.assertIn("3.00x [2.86, 3.16] the Python twin's whole step, above the 2x target over"
+                      " the whole spread", text)
         self.assertIn("is within reach of fusion, but only by moving most of that time", text)
+
+    def test_floor_spread_across_the_target(self):
+        text, _ = render(400.0, pretrain=pretrain_json(400.0, floor_spread=(1.9, 2.1)))
+        self.assertIn("2.00x [1.90, 2.10] the Python twin's whole step, a spread that crosses the"
+                      " 2x target", text)
+        self.assertIn("is at the edge of what fusion alone can reach", text)
 
     def test_gpu_section(self):
         text, summary = render(360.0, gpu_files())
+        # A file from before the rounds: the spreads come from its alternated runs.
         self.assertIn("| GPU vit-base-16 bf16 step vs the Python twin with fused attention"
-                      " (`pretrain_gpu_bf16_ratio_vs_python_sdpa`) | 0.91x | 1.5x | no |", text)
+                      " (`pretrain_gpu_bf16_ratio_vs_python_sdpa`) | 0.91x [0.88, 0.94] | 1.5x | no"
+                      " |", text)
+        self.assertIn("| GPU vit-base-16 bf16 step vs the Python twin"
+                      " (`pretrain_gpu_bf16_ratio_vs_python`) | 1.50x [1.45, 1.55] | 1.5x |"
+                      " spread crosses the target |", text)
+        self.assertIn("`bench_pretrain --preset vit-base-16 --batch 256 --rounds 3 --device cuda`",
+                      text)
         self.assertIn("GPU: the vit-base-16 step runs at 3000 img/s (25 % of the bf16 GEMM peak,"
                       " its model FLOPs utilization); its GEMMs alone would run at 4000 img/s, so"
                       " 25 % of the step is spent outside them, and the twin with fused attention"
@@ -164,15 +207,67 @@ class RenderPerformanceTest(unittest.TestCase):
         text, summary = render(360.0, kmeans=kmeans_json(3.5, True))
         self.assertIn("Lloyd iterations (nearest centroids found by clustermim's fused AVX-512"
                       " kernel).", text)
-        self.assertIn("(`kmeans_ratio_vs_minibatch`) | 3.50x | 3.0x | yes |", text)
+        self.assertIn("(`kmeans_ratio_vs_minibatch`) | 3.50x [3.30, 3.70] | 3.0x | yes |", text)
+        self.assertIn("| 64 | 0.09 | 0.50 | 4.0700 | 0.30 | 4.2900 | 3.50x [3.30, 3.70] |", text)
         self.assertNotIn("K-means: the time to", text)
         self.assertAlmostEqual(summary["kmeans_ratio_vs_minibatch"], 3.5)
 
     def test_kmeans_missed_without_avx512_states_the_cause(self):
         text, _ = render(360.0, kmeans=kmeans_json(2.0, False))
         self.assertIn("(nearest centroids by LibTorch's addmm and min: no AVX-512F).", text)
-        self.assertIn("| 2.00x | 3.0x | no |", text)
+        self.assertIn("| 2.00x [1.80, 2.20] | 3.0x | no |", text)
         self.assertIn("K-means: the time to MiniBatchKMeans' objective is greedy k-means++", text)
+
+    def test_a_median_above_the_target_is_not_met_when_the_spread_crosses_it(self):
+        text, summary = render(360.0, kmeans=kmeans_json(3.2, True, spread=(2.7, 3.6)))
+        self.assertIn("(`kmeans_ratio_vs_minibatch`) | 3.20x [2.70, 3.60] | 3.0x | spread crosses"
+                      " the target |", text)
+        self.assertIn("K-means: the time to MiniBatchKMeans' objective", text)
+        text, _ = render(360.0, pretrain=pretrain_json(360.0, ratio_spread=(2.1, 2.4)))
+        self.assertIn("(`pretrain_bf16_ratio_vs_python`) | 1.50x [2.10, 2.40] | 2.0x | yes |", text)
+        text, _ = render(360.0, pretrain=pretrain_json(360.0, ratio_spread=(1.2, 1.9)))
+        self.assertIn("(`pretrain_bf16_ratio_vs_python`) | 1.50x [1.20, 1.90] | 2.0x | no |", text)
+
+    def test_worst_k_spans_the_lowest_ends_of_the_rows(self):
+        rows = [kmeans_row(64, 4.0, (3.5, 4.5)), kmeans_row(256, 3.4, (2.9, 5.0))]
+        text, summary = render(360.0, kmeans=kmeans_json(0, True, rows=rows))
+        self.assertEqual(summary["kmeans_ratio_vs_minibatch_spread"], [2.9, 4.5])
+        self.assertIn("| 3.40x [2.90, 4.50] | 3.0x | spread crosses the target |", text)
+
+    def test_loader_rounds_are_merged_and_rendered(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            for r, (ours, ref) in enumerate([(180000.0, 9000.0), (190000.0, 8000.0),
+                                             (150000.0, 10000.0)]):
+                bench = {"benchmarks": [
+                    {"name": "BM_loader_augment/workers:1/real_time", "img/s": ours / 2},
+                    {"name": "BM_loader_augment/workers:2/real_time", "img/s": ours},
+                    {"name": "BM_train_transform", "img/s": 110000.0}]}
+                with open(os.path.join(tmp, f"ours-{r}.json"), "w") as f:
+                    json.dump(bench, f)
+                with open(os.path.join(tmp, f"reference-{r}.json"), "w") as f:
+                    json.dump({"kind": "torchvision", "workers": 2, "images_per_second": ref}, f)
+            merged = os.path.join(tmp, "loader.json")
+            subprocess.run([sys.executable, LOADER_ROUNDS, tmp, merged], check=True,
+                           stdout=subprocess.DEVNULL)
+            with open(merged) as f:
+                loader = f.read()
+        self.assertEqual(json.loads(loader)["ratio_vs_python_spread"], [15.0, 23.75])
+        text, summary = render(360.0, extra={"loader.json": loader})
+        self.assertIn("| clustermim `BM_loader_augment/workers:2/real_time` | 180000 |"
+                      " 20.00x [15.00, 23.75] |", text)
+        self.assertIn("| clustermim `BM_loader_augment/workers:1/real_time` | 90000 | - |", text)
+        self.assertIn("| Python reference (torchvision, 2 workers) | 9000 | - |", text)
+        self.assertIn("run alternately by `bench/run.sh` for 3 rounds", text)
+        self.assertEqual(summary["loader_ratio_vs_python_spread"], [15.0, 23.75])
+
+    def test_loader_rounds_refuses_an_unfinished_round(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            with open(os.path.join(tmp, "ours-0.json"), "w") as f:
+                json.dump({"benchmarks": []}, f)
+            done = subprocess.run([sys.executable, LOADER_ROUNDS, tmp, os.path.join(tmp, "x.json")],
+                                  capture_output=True, text=True)
+        self.assertNotEqual(done.returncode, 0)
+        self.assertIn("reference-0.json is missing", done.stderr)
 
     def test_no_gpu_files_says_not_measured(self):
         text, summary = render(360.0)
