@@ -267,7 +267,8 @@ int main(int argc, char** argv) {
               "(after %d warmup) x %d rounds, ~%.1f GFLOP/step (clustermim)\n",
               preset.c_str(), vocab, batch, threads, steps, warmup, rounds, gflop);
   std::printf("%-9s %14s %13s %7s", "precision", "clustermim/s", "GFLOP/s", "");
-  for (const auto& t : twins) std::printf(" %14s %22s", ("python " + t).c_str(), "ratio [min, max]");
+  for (const auto& t : twins)
+    std::printf(" %14s %22s", ("python " + t).c_str(), "ratio [min, max]");
   std::printf("\n");
 
   std::map<std::string, double> peak = {{"bf16", gemm_peak_gflops(torch::kBFloat16, device)},
@@ -314,12 +315,12 @@ int main(int argc, char** argv) {
         gemm_floor_seconds(config, batch, p == "bf16" ? torch::kBFloat16 : torch::kFloat32, device);
     std::vector<double> fractions;  // each round's GFLOP/s over the GEMM peak
     for (double ips : ours) fractions.push_back(gflop * ips / static_cast<double>(batch) / peak[p]);
+    const auto [fraction_lo, fraction_hi] = std::minmax_element(fractions.begin(), fractions.end());
     nlohmann::json row = {{"precision", p}, {"clustermim_images_per_second", ours_ips},
                           {"gemm_floor_images_per_second", floor_ips},
                           {"clustermim_gflops", gflop * ours_ips / batch},
                           {"peak_fraction", median(fractions)},
-                          {"peak_fraction_spread", {*std::min_element(fractions.begin(), fractions.end()),
-                                                    *std::max_element(fractions.begin(), fractions.end())}},
+                          {"peak_fraction_spread", {*fraction_lo, *fraction_hi}},
                           {"python_peak_rss_mb", median(ref_rss)},
                           {"phase_ms", {{"forward", first.forward_ms}, {"backward", first.backward_ms},
                                         {"optimizer", first.optimizer_ms}}}};

@@ -40,8 +40,9 @@ inline double round_ratio(double ours, double reference, Better better) {
 /// Writes `key` (the median of the per-round ratios), `key`_spread ([min, max] of them) and
 /// `key`_rounds (each round's {"ours", "reference", "ratio"}) into `out`; returns the median.
 /// `ours` and `reference` hold one figure per round, in the order they were measured.
-inline double add_ratio(nlohmann::json& out, const std::string& key, const std::vector<double>& ours,
-                        const std::vector<double>& reference, Better better) {
+inline double add_ratio(nlohmann::json& out, const std::string& key,
+                        const std::vector<double>& ours, const std::vector<double>& reference,
+                        Better better) {
   CM_REQUIRE(!ours.empty() && ours.size() == reference.size(),
              "bench_util.h: ", key, " needs one reference figure per round of ours");
   std::vector<double> ratios;

@@ -102,7 +102,8 @@ def kmeans_section(out):
     lines = [
         "## K-means: clustermim vs scikit-learn MiniBatchKMeans",
         "",
-        f"`build/bench_kmeans --rounds {rounds_of(data)}` ({stamp(os.path.join(out, 'kmeans.json'))}):"
+        f"`build/bench_kmeans --rounds {rounds_of(data)}`"
+        f" ({stamp(os.path.join(out, 'kmeans.json'))}):"
         f" {data['points']} pixel-patch vectors of {data['dim']} dims from {data['data']} (train),"
         f" {data['threads']} threads. clustermim: greedy k-means++ then up to {data['iterations']}"
         " Lloyd iterations" + (" (nearest centroids found by clustermim's fused AVX-512 kernel)"
@@ -176,9 +177,9 @@ def pretrain_section(out, name, title):
         f" {rounds_of(data)} --device {where}` ({stamp(path)}): K = {data['vocab']} logits,"
         f" {data['gflop_per_step']:.0f} GFLOP per step"
         f"{threads};"
-        f" median of {data['steps']} steps after {data['warmup']} warm-up per round, clustermim"
-        " and each twin alternating round by round; img/s are medians over the rounds, ratios the"
-        " median [min, max] of the per-round ratios."
+        f" median of {data['steps']} step{'s' if data['steps'] != 1 else ''} after"
+        f" {data['warmup']} warm-up per round, clustermim and each twin alternating round by round;"
+        " img/s are medians over the rounds, ratios the median [min, max] of the per-round ratios."
         " The Python twin (`bench/pretrain_reference.py`, MAE's recipe) runs "
         + "; ".join(how for _, _, how in twins) + "."
         f" GEMM peak measured in the same run: bf16 {data['gemm_bf16_peak_gflops']:.0f} GFLOP/s,"
@@ -199,7 +200,8 @@ def pretrain_section(out, name, title):
             line += (f" {r[f'python{suffix}_images_per_second']:.1f} |"
                      f" {ratio(r, f'ratio_vs_python{suffix}')} |")
         floor = r.get("gemm_floor_images_per_second")
-        line += (f" {floor:.1f} | {ratio(r, 'gemm_floor_ratio_vs_python')} |" if floor else " - | - |")
+        line += (f" {floor:.1f} | {ratio(r, 'gemm_floor_ratio_vs_python')} |" if floor
+                 else " - | - |")
         lines.append(line)
     lines += phase_lines(data) + profile_lines(data)
     return lines + ["", "GEMM floor: the step's matrix products alone (each forward product and its two"
@@ -279,6 +281,8 @@ TARGETS = [  # key, target, what it is
     ("bf16_peak_fraction", 0.40, "vit-tiny-32 bf16 step GFLOP/s / bf16 GEMM peak"),
     ("epoch_ratio_vs_python", 2.0, "end-to-end epoch vs the Python pipeline"),
     ("kmeans_ratio_vs_minibatch", 3.0, "K-means to MiniBatchKMeans' objective (worst K)"),
+    ("tcas_python_ratio_vs_numpy", 10.0,
+     "clustermim.tcas vs numpy (np.add.at), 1 M patches x K = 8192"),
     ("pretrain_gpu_bf16_ratio_vs_python", 1.5, "GPU vit-base-16 bf16 step vs the Python twin"),
     ("pretrain_gpu_bf16_ratio_vs_python_sdpa", 1.5,
      "GPU vit-base-16 bf16 step vs the Python twin with fused attention"),
@@ -326,6 +330,10 @@ def summarize(out, gpu_out):
     loader = load(os.path.join(out, "loader.json"))
     if loader is not None:
         put(s, "loader_ratio_vs_python", loader, "ratio_vs_python")
+    tcas_python = load(os.path.join(out, "tcas_python.json"))
+    if tcas_python is not None:
+        put(s, "tcas_python_ratio_vs_numpy", tcas_python, "tcas_python_ratio_vs_numpy")
+        s["import_clustermim_seconds"] = tcas_python["import_seconds"]
     kmeans = load(os.path.join(out, "kmeans.json"))
     if kmeans is not None:
         for r in kmeans["rows"]:
@@ -362,8 +370,8 @@ def gaps(summary):
             "no": "needs faster GEMM kernels at these shapes (or larger ones), not only fusion.",
             "yes": "is within reach of fusion, but only by moving most of that time into fused"
                    " kernels: it is spread over many operators.",
-            "spread crosses the target": "is at the edge of what fusion alone can reach: even a step"
-                                         " of GEMMs alone would not clear it in every round.",
+            "spread crosses the target": "is at the edge of what fusion alone can reach: even a"
+                                         " step of GEMMs alone would not clear it in every round.",
         }[reach]
         measured = (
             f" Measured in the same run: a vit-tiny-32 bf16 step made of its matrix products alone,"

@@ -20,7 +20,7 @@ LOADER_ROUNDS = os.path.join(HERE, "..", "..", "bench", "loader_rounds.py")
 
 
 def pretrain_json(floor_ips, ratio_spread=(1.4, 1.6), floor_spread=None):
-    """bench_pretrain's file with one bf16 row of 3 rounds: the ratio's median 1.5 and its spread."""
+    """bench_pretrain's file: one bf16 row of 3 rounds, the ratio's median 1.5 and its spread."""
     floor_spread = floor_spread or (floor_ips / 210.0, floor_ips / 190.0)
     row = {"precision": "bf16", "clustermim_images_per_second": 300.0, "clustermim_gflops": 270.0,
            "peak_fraction": 0.39, "peak_fraction_spread": [0.37, 0.40],
@@ -160,6 +160,15 @@ class RenderPerformanceTest(unittest.TestCase):
                       " step.", text)
         self.assertAlmostEqual(summary["pretrain_bf16_gemm_floor_ratio_vs_python"], 1.8)
         self.assertEqual(summary["pretrain_bf16_ratio_vs_python_spread"], [1.4, 1.6])
+
+    def test_tcas_python_target(self):
+        tcas = {"tcas_python_ratio_vs_numpy": 12.0, "tcas_python_ratio_vs_numpy_spread": [9.5, 13.0],
+                "import_seconds": 0.2}
+        text, summary = render(360.0, extra={"tcas_python.json": json.dumps(tcas)})
+        self.assertIn("| clustermim.tcas vs numpy (np.add.at), 1 M patches x K = 8192"
+                      " (`tcas_python_ratio_vs_numpy`) | 12.00x [9.50, 13.00] | 10.0x |"
+                      " spread crosses the target |", text)
+        self.assertEqual(summary["import_clustermim_seconds"], 0.2)
 
     def test_floor_above_target(self):
         text, _ = render(600.0)
