@@ -9,7 +9,6 @@
 #include <filesystem>
 #include <iostream>
 
-#include "cli/bootstrap.h"
 #include "cli/context.h"
 #include "cli/launch.h"
 #include "cli/pipeline.h"
@@ -19,6 +18,7 @@
 #include "io/config.h"
 #include "io/file_util.h"
 #include "metrics/tcas.h"
+#include "tokenizers/teacher_rounds.h"
 #include "tokenizers/tokenizer_factory.h"
 #include "train/distributed.h"
 
@@ -33,6 +33,7 @@ struct RunArgs {
   std::string method = "clustermim";
   std::string command;
   int nproc = 1;
+  bool fresh = false;
 };
 
 struct EvalArgs {
@@ -72,11 +73,15 @@ void run_pretrain(const RunArgs& args, const GlobalOptions& global) {
   const Dataset train = open_dataset(config["data"]["dataset"].get<std::string>(),
                                      config["data"]["train_split"].get<std::string>(), global);
   const ChannelStats stats = compute_channel_stats(train);
+  if (args.fresh) {  // the other ranks look for checkpoints only once rank 0 has cleared them
+    if (group.is_main()) clear_run_outputs(out);
+    group.barrier();
+  }
   if (group.is_main()) write_json(out + "/config.json", config);
   std::unique_ptr<Tokenizer> tokenizer;
   if (args.method == "clustermim") {
     if (!group.is_main()) group.barrier();  // the others load what rank 0 fitted and saved
-    tokenizer = prepare_tokenizer(config, train, stats, out, device, global.workers);
+    tokenizer = prepare_run_tokenizer(config, train, stats, out, device, global.workers);
     if (group.is_main()) group.barrier();
   }
   const MethodResult r = run_method(config, args.method, tokenizer.get(), train, stats, out,
@@ -112,9 +117,9 @@ void run_eval(const EvalArgs& args, const GlobalOptions& global) {
   const Dataset train = open_dataset(data, config["data"]["train_split"].get<std::string>(), global);
   const Dataset test = open_dataset(data, config["data"]["eval_split"].get<std::string>(), global);
   if (args.checkpoint.empty()) stats = compute_channel_stats(train);
-  if (!cache.empty()) make_dirs(cache);
-  const EncoderScores s = evaluate_encoder(model->encoder(), train, test, stats, config, device,
-                                           global.workers, cache, args.which);
+  const EncoderScores s = evaluate_encoder(model->encoder(), train, test, stats,
+                                           encoder_eval_options(config, global.workers, cache, args.which),
+                                           device);
   const nlohmann::json row = score_row(args.checkpoint.empty() ? "random-init" : args.checkpoint, s);
   if (args.which == "knn") {
     std::cout << "k-NN (k = " << config["eval"]["knn_k"] << "): top-1 " << fixed(100 * s.knn_top1, 2)
@@ -134,9 +139,8 @@ nlohmann::json run_and_score(const nlohmann::json& config, const std::string& me
   const auto t0 = std::chrono::steady_clock::now();
   MethodResult r = run_method(config, method, tokenizer, train, stats, out, device, workers);
   const std::string cache = r.dir.empty() ? "" : r.dir + "/features-step" + std::to_string(r.pretrain.steps);
-  if (!cache.empty()) make_dirs(cache);
-  const EncoderScores s =
-      evaluate_encoder(r.model->encoder(), train, test, stats, config, device, workers, cache);
+  const EncoderScores s = evaluate_encoder(r.model->encoder(), train, test, stats,
+                                           encoder_eval_options(config, workers, cache), device);
   nlohmann::json row = score_row(method, s);
   row["epochs"] = method == "random-init" ? 0 : config["pretrain"]["epochs"].get<int64_t>();
   row["wall_s"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -175,18 +179,15 @@ void run_bootstrap_rounds(const nlohmann::json& config, const Dataset& train, co
     const std::string teacher = latest_checkpoint(out + "/" + previous);
     CM_REQUIRE(!teacher.empty(), out, "/", previous, ": no checkpoint to bootstrap round ", round, " from");
     const std::string method = "clustermim-r" + std::to_string(round);
-    const std::string choice_file = out + "/" + method + "-block.json";
-    nlohmann::json choice;
-    if (std::filesystem::exists(choice_file)) {
-      choice = nlohmann::json::parse(read_file_bytes(choice_file));
-    } else {
-      const BlockChoice c = choose_bootstrap_block(teacher, config, train, stats, device, workers);
-      choice = {{"teacher", teacher}, {"block", c.block}, {"sweep", c.sweep},
-                {"rule", config["tokenizer"]["bootstrap_block"]}};
-      write_json(choice_file, choice);
-    }
-    const auto tokenizer = prepare_round_tokenizer(round, teacher, choice["block"].get<int64_t>(),
-                                                   config, train, stats, out, device, workers);
+    FeatureKMeansOptions o = round_feature_options(config, workers);
+    nlohmann::json choice = prepare_block_choice(
+        out + "/" + method + "-block.json", teacher,
+        config["tokenizer"]["bootstrap_block"].get<std::string>(), o, train, stats,
+        fresh_hint(out), device);
+    o.block = choice["block"].get<int64_t>();
+    const auto tokenizer = prepare_round_tokenizer(
+        teacher, o, train, stats, out + "/tokenizer-r" + std::to_string(round) + ".cmtk",
+        fresh_hint(out), device);
     const nlohmann::json tcas = tokenizer_tcas(*tokenizer, test, workers, device);
     nlohmann::json row = run_and_score(config, method, tokenizer.get(), tcas, train, test, stats,
                                        out, device, workers);
@@ -205,6 +206,7 @@ void run_all(const RunArgs& args, const GlobalOptions& global) {
   const torch::Device device = apply_global_options(global);
   const nlohmann::json config = resolved_config(args);
   const std::string out = config["run"]["out_dir"].get<std::string>();
+  if (args.fresh) clear_run_outputs(out);
   write_json(out + "/config.json", config);
   const std::string data = config["data"]["dataset"].get<std::string>();
   const Dataset train = open_dataset(data, config["data"]["train_split"].get<std::string>(), global);
@@ -219,7 +221,7 @@ void run_all(const RunArgs& args, const GlobalOptions& global) {
   std::unique_ptr<Tokenizer> tokenizer;
   nlohmann::json tcas;
   if (clustermim) {
-    tokenizer = prepare_tokenizer(config, train, stats, out, device, global.workers);
+    tokenizer = prepare_run_tokenizer(config, train, stats, out, device, global.workers);
     tcas = tokenizer_tcas(*tokenizer, test, global.workers, device);
   }
   nlohmann::json rows = nlohmann::json::array(), rounds = nlohmann::json::array();
@@ -250,6 +252,9 @@ void add_config_options(CLI::App& cmd, RunArgs& args) {
   cmd.add_option("config", args.config_path, "TOML config file (defaults apply to what it omits)");
   cmd.add_option("--set", args.sets, "Override a setting: key.path=value (repeatable)");
   cmd.add_option("--out", args.out, "Output folder (overrides run.out_dir)");
+  cmd.add_flag("--fresh", args.fresh,
+               "Start over in the output folder: delete its tokenizers, checkpoints, metrics and "
+               "reports first (needed when they were made under other settings)");
 }
 
 }  // namespace

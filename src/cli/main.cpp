@@ -1,7 +1,9 @@
 /*
- * clustermim: one binary that fits tokenizers, scores them (TCAS), and (later) pretrains and
- * evaluates Vision Transformers. Subcommands live in src/cli/cmd_*.cpp; this file wires them
- * up and turns every library error into one line on stderr and a non-zero exit.
+ * clustermim: one binary that fits tokenizers, scores them (TCAS), pretrains and evaluates
+ * Vision Transformers. Subcommands live in src/cli/cmd_*.cpp; this file wires them up and is the
+ * one error boundary: whatever a subcommand throws (clustermim::Error, a file-system error, a
+ * JSON or LibTorch error, an allocation failure) becomes one line on stderr, `error: <what>`,
+ * naming the file or key where the exception does, and a non-zero exit.
  */
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -12,7 +14,12 @@
 #include <cstring>
 #include <iostream>
 
+#include <filesystem>
+#include <new>
+#include <nlohmann/json.hpp>
+
 #include "backend/runtime.h"
+#include "backend/torch_pch.h"
 #include "cli/context.h"
 #include "core/error.h"
 
@@ -28,6 +35,38 @@ std::string shell_quote(const std::string& arg) {
   std::string out = "'";
   for (char c : arg) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
   return out + "'";
+}
+
+/// The first line of `text`, without trailing blanks (LibTorch messages run to many lines).
+std::string first_line(const std::string& text) {
+  std::string line = text.substr(0, text.find('\n'));
+  while (!line.empty() && std::isspace(static_cast<unsigned char>(line.back()))) line.pop_back();
+  return line.empty() ? "unknown failure" : line;
+}
+
+/// The one line `error: ...` for whatever a subcommand threw; the exit status is 1.
+int report_failure() {
+  std::string message;
+  try {
+    throw;
+  } catch (const clustermim::Error& e) {
+    message = e.what();
+  } catch (const std::filesystem::filesystem_error& e) {
+    message = e.path1().string() + ": " + e.code().message();
+    if (!e.path2().empty()) message += " (with " + e.path2().string() + ")";
+  } catch (const nlohmann::json::exception& e) {
+    message = std::string("malformed JSON value: ") + e.what();
+  } catch (const c10::Error& e) {
+    message = "LibTorch: " + std::string(e.what_without_backtrace());
+  } catch (const std::bad_alloc&) {
+    message = "out of memory";
+  } catch (const std::exception& e) {
+    message = e.what();
+  } catch (...) {
+    message = "unknown failure";
+  }
+  std::cerr << "error: " << first_line(message) << "\n";
+  return 1;
 }
 
 }  // namespace
@@ -52,14 +91,15 @@ int main(int argc, char** argv) {
   clustermim::register_run_commands(app, global, command_line);
   try {
     app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
+  } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
-  } catch (const clustermim::Error& e) {
-    std::cerr << "error: " << e.what() << "\n";
-    return 1;
-  } catch (const std::exception& e) {
-    std::cerr << "error: internal: " << e.what() << "\n";
-    return 2;
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "error: " << first_line(e.what()) << " (see --help)\n";
+    return e.get_exit_code() != 0 ? e.get_exit_code() : 1;
+  } catch (...) {
+    return report_failure();
   }
   return 0;
 }

@@ -5,39 +5,70 @@
 
 #include <spdlog/spdlog.h>
 
-#include <chrono>
 #include <filesystem>
 
 #include "cli/run_config.h"
 #include "core/error.h"
-#include "core/progress.h"
-#include "eval/features.h"
-#include "tokenizers/tokenizer_factory.h"
+#include "tokenizers/prepared_tokenizer.h"
 
 namespace clustermim {
 
 namespace fs = std::filesystem;
 
-std::unique_ptr<Tokenizer> prepare_tokenizer(const nlohmann::json& config, const Dataset& train,
-                                             const ChannelStats& stats, const std::string& out_dir,
-                                             torch::Device device, int workers) {
+std::string fresh_hint(const std::string& out_dir) {
+  return "pass --fresh to start over in " + out_dir + " (or choose another --out)";
+}
+
+std::unique_ptr<Tokenizer> prepare_run_tokenizer(const nlohmann::json& config, const Dataset& train,
+                                                 const ChannelStats& stats,
+                                                 const std::string& out_dir, torch::Device device,
+                                                 int workers) {
   const nlohmann::json& t = config["tokenizer"];
-  const std::string saved = out_dir + "/tokenizer.cmtk";
   std::string request = t["file"].get<std::string>();
-  if (request.empty() && fs::exists(saved)) request = saved;
   if (request.empty()) {
     request = t["kind"].get<std::string>();
     if (request != "label") request += ":" + std::to_string(t["vocab"].get<int64_t>());
   }
-  const BuildOptions build = tokenizer_build_options(config, workers);
-  auto tokenizer = build_tokenizer(parse_tokenizer_request(request), train, stats, build, device);
+  auto tokenizer = prepare_tokenizer(parse_tokenizer_request(request), train, stats,
+                                     tokenizer_build_options(config, workers),
+                                     out_dir + "/tokenizer.cmtk", fresh_hint(out_dir), device);
   const int64_t vocab = t["vocab"].get<int64_t>();
   CM_REQUIRE(tokenizer->spec().vocab == vocab, request, ": tokenizer has K = ",
              tokenizer->spec().vocab, " but tokenizer.vocab = ", vocab,
              " (set tokenizer.vocab to match)");
-  if (request != saved) tokenizer->save(saved);
-  spdlog::info("tokenizer {} (K = {}) -> {}", tokenizer->spec().kind, tokenizer->spec().vocab, saved);
   return tokenizer;
+}
+
+FeatureKMeansOptions round_feature_options(const nlohmann::json& config, int workers) {
+  const BuildOptions b = tokenizer_build_options(config, workers);
+  FeatureKMeansOptions o;
+  o.vocab = b.fit.vocab;
+  o.normalize = b.normalize_features;
+  o.patch_size = b.fit.patch_size;
+  o.image_size = b.fit.image_size;
+  o.max_patches = b.fit.max_patches;
+  o.iterations = b.fit.iterations;
+  o.seed = b.fit.seed;
+  o.workers = workers;
+  o.bf16 = config["pretrain"]["bf16"].get<bool>();
+  return o;
+}
+
+void clear_run_outputs(const std::string& out_dir) {
+  std::error_code ec;
+  if (!fs::is_directory(out_dir, ec)) return;
+  for (const fs::directory_entry& e : fs::directory_iterator(out_dir)) {
+    const std::string name = e.path().filename().string();
+    const bool method_dir = e.is_directory() && (fs::exists(e.path() / "metrics.jsonl") ||
+                                                 !latest_checkpoint(e.path().string()).empty());
+    const bool output = (name.rfind("tokenizer", 0) == 0 && e.path().extension() == ".cmtk") ||
+                        (name.size() > 11 && name.substr(name.size() - 11) == "-block.json") ||
+                        name == "report.md" || name == "report.json" || name == "curves.png" ||
+                        name == "config.json";
+    if (!method_dir && !output) continue;
+    spdlog::info("--fresh: removing {}", e.path().string());
+    fs::remove_all(e.path());
+  }
 }
 
 MethodResult run_method(const nlohmann::json& config, const std::string& method,
@@ -76,44 +107,13 @@ MimModel model_from_checkpoint(const Checkpoint& checkpoint, ChannelStats* stats
   return model;
 }
 
-EncoderScores evaluate_encoder(VisionTransformer& encoder, const Dataset& train, const Dataset& test,
-                               const ChannelStats& stats, const nlohmann::json& config,
-                               torch::Device device, int workers, const std::string& cache_dir,
-                               const std::string& which) {
-  const auto start = std::chrono::steady_clock::now();
-  encoder->eval();
-  FeatureOptions fo;
-  fo.image_size = encoder->config().image_size;
-  fo.workers = workers;
-  fo.bf16 = config["eval"]["bf16"].get<bool>();
-  const EncodeFn encode = [&](const torch::Tensor& images) { return encoder->forward_features(images); };
-  auto features = [&](const Dataset& d) {
-    const std::string path = cache_dir.empty() ? "" : cache_dir + "/features-" + d.split + ".cmft";
-    if (!path.empty() && fs::exists(path)) return load_features(path);
-    Progress progress("features " + d.split, d.size());
-    PooledFeatures f = extract_features(encode, d, stats, fo, device,
-                                        [&](int64_t done, int64_t) { progress.update(done, ""); });
-    progress.finish("");
-    if (!path.empty()) save_features(path, f, {{"split", d.split}, {"dataset", d.name}});
-    return f;
-  };
-  const PooledFeatures train_f = features(train), test_f = features(test);
-  const Pooling pooling = parse_pooling(config["eval"]["pooling"].get<std::string>());
-  EncoderScores s;
-  if (which != "linear") {
-    const KnnResult knn = knn_classify(train_f.at(pooling), test_f.at(pooling), train.num_classes(),
-                                       knn_options(config), device);
-    s.knn_top1 = knn.top1;
-    s.knn_top5 = knn.top5;
-  }
-  if (which != "knn") {
-    const LinearProbeResult lin = linear_probe(train_f.at(pooling), test_f.at(pooling),
-                                               train.num_classes(), linear_options(config), device);
-    s.linear_top1 = lin.top1;
-    s.linear_top5 = lin.top5;
-  }
-  s.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  return s;
+EncoderEvalOptions encoder_eval_options(const nlohmann::json& config, int workers,
+                                        const std::string& cache_dir, const std::string& which) {
+  EncoderEvalOptions o = eval_options(config, workers);
+  o.knn = which != "linear";
+  o.linear = which != "knn";
+  o.cache_dir = cache_dir;
+  return o;
 }
 
 }  // namespace clustermim

@@ -9,18 +9,33 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "eval/encoder_eval.h"
 #include "models/mim.h"
+#include "tokenizers/feature_kmeans.h"
 #include "tokenizers/tokenizer.h"
 #include "train/checkpoint.h"
 #include "train/pretrain.h"
 
 namespace clustermim {
 
-/// Loads `tokenizer.file` or fits `tokenizer.kind` on `train`; saves it as out_dir/tokenizer.cmtk
-/// (reused when present and matching).
-std::unique_ptr<Tokenizer> prepare_tokenizer(const nlohmann::json& config, const Dataset& train,
-                                             const ChannelStats& stats, const std::string& out_dir,
-                                             torch::Device device, int workers);
+/// How an error about a file in `out_dir` made under other settings says to start over.
+std::string fresh_hint(const std::string& out_dir);
+
+/// The run's tokenizer: out_dir/tokenizer.cmtk when it was made from the current settings (Error
+/// naming what differs otherwise), else `tokenizer.file` or `tokenizer.kind` fitted on `train`
+/// and saved there with its provenance.
+std::unique_ptr<Tokenizer> prepare_run_tokenizer(const nlohmann::json& config, const Dataset& train,
+                                                 const ChannelStats& stats,
+                                                 const std::string& out_dir, torch::Device device,
+                                                 int workers);
+
+/// Feature K-means settings of a bootstrapped round (tokenizer.*, the model's geometry,
+/// pretrain.bf16); the block is set by the round's block choice.
+FeatureKMeansOptions round_feature_options(const nlohmann::json& config, int workers);
+
+/// `--fresh`: deletes what pretrain and run write in `out_dir` (tokenizers, method folders with
+/// checkpoints or metrics, block choices, reports, config.json); other files stay.
+void clear_run_outputs(const std::string& out_dir);
 
 /// A pretrained (or random-init) model and how it was made.
 struct MethodResult {
@@ -39,16 +54,10 @@ MethodResult run_method(const nlohmann::json& config, const std::string& method,
 /// Rebuilds the model saved in a checkpoint (its config and weights) and the stats it used.
 MimModel model_from_checkpoint(const Checkpoint& checkpoint, ChannelStats* stats);
 
-/// k-NN and linear-probe scores of a frozen encoder.
-struct EncoderScores {
-  double knn_top1 = 0, knn_top5 = 0, linear_top1 = 0, linear_top5 = 0, seconds = 0;
-};
-
-/// Extracts features of train and eval splits (cached in `cache_dir` when non-empty) and runs
-/// k-NN and the linear probe with the config's eval settings.
-EncoderScores evaluate_encoder(VisionTransformer& encoder, const Dataset& train, const Dataset& test,
-                               const ChannelStats& stats, const nlohmann::json& config,
-                               torch::Device device, int workers, const std::string& cache_dir,
-                               const std::string& which = "both");
+/// The evaluation settings of `config` (eval.*): `which` is "knn", "linear" or "both";
+/// `cache_dir` holds the fingerprinted feature files ("" = none).
+EncoderEvalOptions encoder_eval_options(const nlohmann::json& config, int workers,
+                                        const std::string& cache_dir,
+                                        const std::string& which = "both");
 
 }  // namespace clustermim

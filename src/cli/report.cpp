@@ -5,6 +5,7 @@
 
 #include <torch/version.h>
 
+#include <cmath>
 #include <ctime>
 #include <fstream>
 #include <sstream>
@@ -14,6 +15,7 @@
 #include "cli/plot.h"
 #include "core/machine.h"
 #include "io/file_util.h"
+#include "train/metrics_log.h"
 
 namespace clustermim {
 
@@ -102,16 +104,12 @@ void write_training_curves(const std::string& out_dir, const std::vector<std::st
   std::vector<Panel> panels;
   Panel accuracy{"masked-token accuracy (clustermim)", "step", {}};
   for (const std::string& method : methods) {
-    std::ifstream in(out_dir + "/" + method + "/metrics.jsonl");
-    if (!in.good()) continue;
     Series loss{method, {}, {}}, acc{method, {}, {}};
-    std::string line;
-    while (std::getline(in, line)) {
-      const auto j = nlohmann::json::parse(line, nullptr, false);
-      if (j.is_discarded() || !j["loss"].is_number()) continue;
-      loss.x.push_back(j["step"].get<double>());
-      loss.y.push_back(j["loss"].get<double>());
-      if (j.contains("acc")) acc.y.push_back(j["acc"].get<double>());
+    for (const StepRecord& r : read_metrics(out_dir + "/" + method + "/metrics.jsonl")) {
+      if (std::isnan(r.loss)) continue;
+      loss.x.push_back(static_cast<double>(r.step));
+      loss.y.push_back(r.loss);
+      if (!std::isnan(r.accuracy)) acc.y.push_back(r.accuracy);
     }
     if (loss.x.empty()) continue;
     loss.y = moving_average(loss.y, 20);

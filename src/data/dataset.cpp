@@ -129,6 +129,8 @@ std::string cache_key(const Source& s, const std::string& split, int image_size)
   Fingerprint fp;
   if (s.archive) {
     fp.add_path(s.path, false);
+  } else if (s.format == Format::Idx) {
+    fp.add_path(s.path, true);
   } else if (s.format == Format::Cifar) {
     fp.add_path(cifar_batch_dir(s.path), true);
   } else {  // image folder: this split's files, and the class folders of the other split
@@ -141,10 +143,11 @@ std::string cache_key(const Source& s, const std::string& split, int image_size)
   return fp.hex();
 }
 
-Dataset labelled(Dataset d, const Source& s, const std::string& split) {
+Dataset labelled(Dataset d, const Source& s, const std::string& split, const std::string& key) {
   d.name = s.name;
   d.split = split;
   d.source = s.path;
+  d.key = key;
   return d;
 }
 
@@ -155,10 +158,10 @@ Dataset load_cached(const Source& s, const std::string& split, const DatasetOpti
   const std::string path = dataset_cache_path(dir, s.name, split, options.image_size, key);
   if (std::optional<Dataset> cached = load_dataset_cache(path, key)) {
     spdlog::info("loaded {} {} images of {} from cache {}", cached->size(), split, s.path, path);
-    return labelled(std::move(*cached), s, split);
+    return labelled(std::move(*cached), s, split, key);
   }
   const auto start = std::chrono::steady_clock::now();
-  Dataset d = labelled(read_source(s, split, options), s, split);
+  Dataset d = labelled(read_source(s, split, options), s, split, key);
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   try {
@@ -172,17 +175,43 @@ Dataset load_cached(const Source& s, const std::string& split, const DatasetOpti
   return d;
 }
 
+/// load_dataset without the translation of file-system errors.
+Dataset load_dataset_unchecked(const std::string& spec, const std::string& split,
+                               const DatasetOptions& options) {
+  const Source s = resolve_source(spec);
+  const bool cacheable = s.archive || s.format != Format::Idx;  // IDX folders read in < 1 s
+  const std::string dir = cacheable ? resolve_cache_dir(options.cache_dir) : "";
+  if (dir.empty()) {
+    return labelled(read_source(s, split, options), s, split, cache_key(s, split, options.image_size));
+  }
+  return load_cached(s, split, options, dir);
+}
+
 }  // namespace
 
 Dataset load_dataset(const std::string& spec, const std::string& split,
                      const DatasetOptions& options) {
   CM_REQUIRE(split == "train" || split == "test",
              "dataset split must be \"train\" or \"test\", got \"", split, "\"");
-  const Source s = resolve_source(spec);
-  const bool cacheable = s.archive || s.format != Format::Idx;  // IDX folders read in < 1 s
-  const std::string dir = cacheable ? resolve_cache_dir(options.cache_dir) : "";
-  if (dir.empty()) return labelled(read_source(s, split, options), s, split);
-  return load_cached(s, split, options, dir);
+  try {
+    return load_dataset_unchecked(spec, split, options);
+  } catch (const fs::filesystem_error& e) {  // a folder that cannot be listed, ...
+    fail(spec, ": ", e.path1().empty() ? spec : e.path1().string(), ": ", e.code().message());
+  }
+}
+
+std::string dataset_identity(const Dataset& dataset) {
+  std::string key = dataset.key;
+  if (key.empty()) {
+    Fingerprint fp;
+    fp.add(std::to_string(dataset.height) + "x" + std::to_string(dataset.width) + "x" +
+           std::to_string(dataset.channels));
+    for (const std::string& c : dataset.classes) fp.add(c);
+    fp.add_bytes(dataset.labels.data(), dataset.labels.size() * sizeof(int32_t));
+    fp.add_bytes(dataset.pixels.data(), dataset.pixels.size());
+    key = "content-" + fp.hex();
+  }
+  return dataset.name + "/" + dataset.split + "@" + key;
 }
 
 ChannelStats compute_channel_stats(const Dataset& dataset) {

@@ -27,6 +27,7 @@ struct Dataset {
   std::vector<int32_t> labels;                  ///< [N], values in [0, classes.size())
   std::vector<std::string> classes;             ///< class names, index = label
   int64_t skipped = 0;                          ///< corrupt samples left out while reading
+  std::string key;  ///< content key of the files read (load_dataset); "" when built in memory
 
   int64_t size() const { return static_cast<int64_t>(labels.size()); }
   int64_t image_bytes() const { return height * width * channels; }
@@ -54,6 +55,10 @@ struct ChannelStats {
 /// an archive is allowed). Throws Error naming the path and the problem.
 Dataset load_dataset(const std::string& spec, const std::string& split,
                      const DatasetOptions& options = {});
+
+/// What a file made from `dataset` records about it: "<name>/<split>@<key>", with a hash of the
+/// pixels and labels standing in for the key of a dataset built in memory (a subset, a test's).
+std::string dataset_identity(const Dataset& dataset);
 
 /// Mean and std per channel (values in [0, 1]); grayscale datasets repeat channel 0 three times.
 ChannelStats compute_channel_stats(const Dataset& dataset);

@@ -64,45 +64,6 @@ Dataset dataset_from_file(TensorFile file, const std::string& key) {
 
 }  // namespace
 
-void Fingerprint::add_bytes(const void* data, size_t size) {
-  const auto* p = static_cast<const uint8_t*>(data);
-  for (size_t i = 0; i < size; ++i) hash_ = (hash_ ^ p[i]) * 0x100000001b3ull;
-}
-
-void Fingerprint::add(const std::string& text) {
-  const uint64_t size = text.size();
-  add_bytes(&size, sizeof(size));
-  add_bytes(text.data(), text.size());
-}
-
-void Fingerprint::add_path(const std::string& path, bool recursive) {
-  std::error_code ec;
-  const fs::path canonical = fs::canonical(path, ec);
-  if (ec) {
-    add("missing:" + path);
-    return;
-  }
-  const auto stat_of = [](const fs::directory_entry& e) {
-    const auto mtime = e.last_write_time().time_since_epoch().count();
-    return std::to_string(e.is_regular_file() ? e.file_size() : 0) + "@" + std::to_string(mtime);
-  };
-  add(canonical.string());
-  add(stat_of(fs::directory_entry(canonical)));
-  if (!recursive || !fs::is_directory(canonical)) return;
-  std::vector<std::string> lines;
-  for (const fs::directory_entry& e : fs::recursive_directory_iterator(canonical)) {
-    lines.push_back(e.path().lexically_relative(canonical).string() + " " + stat_of(e));
-  }
-  std::sort(lines.begin(), lines.end());
-  for (const std::string& line : lines) add(line);
-}
-
-std::string Fingerprint::hex() const {
-  char buf[17];
-  std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(hash_));
-  return buf;
-}
-
 std::string resolve_cache_dir(const std::string& option) {
   if (option == "none") return "";
   if (!option.empty()) return option;

@@ -14,28 +14,13 @@
 #include <optional>
 #include <string>
 
+#include "core/fingerprint.h"
 #include "data/dataset.h"
 
 namespace clustermim {
 
 /// Bump whenever a reader's output for the same source changes, so older cache files miss.
 constexpr int kDatasetReaderVersion = 1;
-
-/// FNV-1a 64-bit accumulator over strings and file-system metadata.
-class Fingerprint {
- public:
-  /// Mixes in `text` (length-prefixed, so "ab"+"c" differs from "a"+"bc").
-  void add(const std::string& text);
-  /// Mixes in the canonical path, size and mtime of `path` ("missing" when absent); for a folder
-  /// and `recursive`, also the relative path, size and mtime of everything under it, sorted.
-  void add_path(const std::string& path, bool recursive);
-  /// 16 lowercase hex digits.
-  std::string hex() const;
-
- private:
-  void add_bytes(const void* data, size_t size);
-  uint64_t hash_ = 0xcbf29ce484222325ull;
-};
 
 /// The cache folder for DatasetOptions::cache_dir (see dataset.h); "" when caching is off.
 std::string resolve_cache_dir(const std::string& option);

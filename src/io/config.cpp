@@ -145,6 +145,13 @@ void merge_checked(nlohmann::json& base, const nlohmann::json& layer, const std:
     }
     CM_REQUIRE(same_kind(target, value), source, ": '", path, "' must be a ", target.type_name(),
                ", got ", value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    if (target.is_array() && !target.empty()) {  // a list holds what the default's list holds
+      for (const nlohmann::json& item : value) {
+        CM_REQUIRE(same_kind(target.front(), item), source, ": '", path, "' must be a list of ",
+                   target.front().type_name(), "s, got ",
+                   item.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+      }
+    }
     target = value;
   }
 }

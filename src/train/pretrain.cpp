@@ -10,7 +10,6 @@
 #include <chrono>
 #include <cmath>
 #include <csignal>
-#include <fstream>
 #include <optional>
 
 #include "backend/tensor_batches.h"
@@ -21,8 +20,10 @@
 #include "eval/schedule.h"
 #include "io/file_util.h"
 #include "train/adamw.h"
+#include "tokenizers/prepared_tokenizer.h"
 #include "train/checkpoint.h"
 #include "train/distributed.h"
+#include "train/metrics_log.h"
 #include "train/run_totals.h"
 
 namespace clustermim {
@@ -72,12 +73,19 @@ Masking rows_of(const Masking& m, int64_t first, int64_t count) {
           m.ids_restore.narrow(0, first, count)};
 }
 
+/// `model` moved to `device`: the optimizer's moments are built from the parameters as they are.
+MimModel& on_device(MimModel& model, torch::Device device) {
+  model->to(device);
+  return model;
+}
+
 class Trainer {
  public:
   Trainer(MimModel& model, const Tokenizer* tokenizer, const Dataset& train,
           const ChannelStats& stats, const PretrainOptions& o, torch::Device device,
           const nlohmann::json& config)
-      : model_(model), tokenizer_(tokenizer), o_(o), device_(device), config_(config),
+      : model_(on_device(model, device)), tokenizer_(tokenizer), o_(o), device_(device),
+        config_(config),
         world_(o.group != nullptr ? o.group->world_size() : 1),
         main_(o.group == nullptr || o.group->is_main()),
         optimizer_(*model, AdamWOptions{0.9, 0.95, 1e-8, o.weight_decay}),
@@ -94,13 +102,21 @@ class Trainer {
     }
     CM_REQUIRE(loader_.batches_per_epoch() > 0, "pretrain: dataset '", train.name, "' has fewer than ",
                o.batch_size, " images (one batch)");
-    model_->to(device_);
+    config_["provenance"] = pretrain_provenance(mc, tokenizer, train, stats, o).to_json();
     if (o.group != nullptr) o.group->broadcast_from_main(model_->parameters());
     if (!o.out_dir.empty() && main_) make_dirs(o.out_dir);
   }
 
   void resume(const std::string& path) {
     const Checkpoint c = load_checkpoint(path);
+    const nlohmann::json recorded = c.info.config.value("provenance", nlohmann::json());
+    CM_REQUIRE(recorded.is_object(), path, ": records no provenance (written by an older ",
+               "clustermim), so it cannot be checked against the current settings; start over ",
+               "in an empty folder (clustermim: --fresh)");
+    const std::string why = Provenance::from_json(config_["provenance"])
+                                .describe_mismatch(Provenance::from_json(recorded));
+    CM_REQUIRE(why.empty(), path, ": made under other settings (", why, "); start over in an ",
+               "empty folder (clustermim: --fresh) or restore those settings to resume");
     restore_model(c, *model_);
     restore_optimizer(c, optimizer_);
     position_ = c.info.position;
@@ -118,9 +134,9 @@ class Trainer {
     const int64_t total = max_total_steps(per_epoch);
     const auto start = std::chrono::steady_clock::now();
     std::optional<Progress> progress;
-    std::ofstream metrics;
+    std::optional<MetricsWriter> metrics;
     if (main_) progress.emplace("pretrain", total, position_.step);
-    if (main_ && !o_.out_dir.empty()) metrics.open(metrics_path(), std::ios::app);
+    if (main_ && !o_.out_dir.empty()) metrics.emplace(metrics_path());
     model_->train();
 
     while (position_.step < total) {
@@ -288,17 +304,25 @@ class Trainer {
     return result_.checkpoint;
   }
 
-  void log_step(std::ofstream& metrics, const StepStats& s, int64_t images, double seconds) {
-    if (!metrics.is_open()) return;
-    nlohmann::json line = {{"step", position_.step}, {"epoch", position_.epoch},
-                           {"loss", s.loss}, {"lr", s.lr}, {"grad_norm", s.grad_norm},
-                           {"img_s", images / seconds}, {"step_s", seconds},
-                           {"tokenize_s", s.tokenize_seconds}, {"skipped", s.skipped}};
-    if (model_->config().target == "tokens") line["acc"] = s.accuracy;
-    if (!std::isfinite(s.loss)) line["loss"] = nullptr;
-    if (!std::isfinite(s.grad_norm)) line["grad_norm"] = nullptr;
-    metrics << line.dump() << "\n";
-    metrics.flush();
+  void log_step(std::optional<MetricsWriter>& metrics, const StepStats& s, int64_t images,
+                double seconds) {
+    if (!metrics) return;
+    StepRecord r;
+    r.step = position_.step;
+    r.epoch = position_.epoch;
+    r.loss = std::isfinite(s.loss) ? s.loss : NAN;
+    if (model_->config().target == "tokens") r.accuracy = s.accuracy;
+    r.lr = s.lr;
+    r.grad_norm = std::isfinite(s.grad_norm) ? s.grad_norm : NAN;
+    r.images_per_second = images / seconds;
+    r.step_seconds = seconds;
+    r.tokenize_seconds = s.tokenize_seconds;
+    r.skipped = s.skipped;
+    try {
+      metrics->append(r);
+    } catch (const Error& e) {  // a full disk: training goes on, the next checkpoint says more
+      spdlog::warn("{}", e.what());
+    }
   }
 
   std::string fmt_status(const StepStats& s) const {
@@ -328,6 +352,28 @@ class Trainer {
 };
 
 }  // namespace
+
+Provenance pretrain_provenance(const MimConfig& model, const Tokenizer* tokenizer,
+                               const Dataset& train, const ChannelStats& stats,
+                               const PretrainOptions& o) {
+  Provenance p;
+  p.set_all("model", to_json(model));
+  p.set("data", dataset_identity(train));
+  p.set_all("stats", nlohmann::json{{"mean", stats.mean}, {"std", stats.std}});
+  p.set("tokenizer", tokenizer != nullptr && model.target == "tokens" ? tokenizer_digest(*tokenizer)
+                                                                      : "none");
+  p.set_all("pretrain", nlohmann::json{{"batch_size", o.batch_size}, {"blr", o.blr},
+                                       {"min_lr", o.min_lr}, {"warmup_epochs", o.warmup_epochs},
+                                       {"weight_decay", o.weight_decay},
+                                       {"label_smoothing", o.label_smoothing},
+                                       {"clip_grad", o.clip_grad}, {"bf16", o.bf16},
+                                       {"seed", o.seed}});
+  const AugmentOptions& a = o.augment;
+  p.set_all("augment", nlohmann::json{{"scale_min", a.scale_min}, {"scale_max", a.scale_max},
+                                      {"ratio_min", a.ratio_min}, {"ratio_max", a.ratio_max},
+                                      {"hflip", a.hflip}});
+  return p;
+}
 
 PretrainResult pretrain(MimModel& model, const Tokenizer* tokenizer, const Dataset& train,
                         const ChannelStats& stats, const PretrainOptions& options,

@@ -18,6 +18,7 @@
 #include <cmath>
 #include <string>
 
+#include "core/fingerprint.h"
 #include "data/dataset.h"
 #include "data/transforms.h"
 #include "models/mim.h"
@@ -67,8 +68,19 @@ struct PretrainResult {
   std::string checkpoint;         ///< the last checkpoint written
 };
 
-/// Trains `model` on `train`. `tokenizer` supplies targets when the model's target is "tokens"
-/// (null for MAE). `config` is stored in checkpoints. Resumes from `resume_from` when non-empty.
+/// What a checkpoint of pretrain(model, tokenizer, train, stats, options, ...) depends on and a
+/// resume must keep: the model config, the train split's identity, the normalization, the
+/// tokenizer (a digest of it; none for pixel targets) and every training setting except those a
+/// resume may change (epochs, max_steps, checkpointing, workers, out_dir); bf16 is the precision.
+Provenance pretrain_provenance(const MimConfig& model, const Tokenizer* tokenizer,
+                               const Dataset& train, const ChannelStats& stats,
+                               const PretrainOptions& options);
+
+/// Trains `model` on `train` (moved to `device` first, so the optimizer state is built there).
+/// `tokenizer` supplies targets when the model's target is "tokens" (null for MAE). `config` is
+/// stored in checkpoints, with pretrain_provenance under "provenance". Resumes from `resume_from`
+/// when non-empty; Error naming the file and what differs when that checkpoint was made under
+/// other settings (see pretrain_provenance).
 PretrainResult pretrain(MimModel& model, const Tokenizer* tokenizer, const Dataset& train,
                         const ChannelStats& stats, const PretrainOptions& options,
                         torch::Device device, const nlohmann::json& config,

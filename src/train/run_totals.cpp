@@ -3,11 +3,9 @@
  */
 #include "train/run_totals.h"
 
-#include <nlohmann/json.hpp>
+#include <filesystem>
 
-#include <fstream>
-
-#include "io/file_util.h"
+#include "train/metrics_log.h"
 
 namespace clustermim {
 
@@ -32,25 +30,18 @@ void RunTotals::end_epoch() {
 
 RunTotals replay_metrics(const std::string& path, int64_t step, bool at_epoch_start) {
   RunTotals totals;
-  std::ifstream in(path);
-  if (!in.good()) return totals;
-  std::string kept, line;
+  std::vector<StepRecord> kept;
   int64_t epoch = -1;
-  while (std::getline(in, line)) {
-    const auto j = nlohmann::json::parse(line, nullptr, false);
-    if (j.is_discarded() || j.value("step", int64_t{0}) > step) continue;
-    kept += line + "\n";
-    const int64_t line_epoch = j.value("epoch", int64_t{0});
-    if (epoch >= 0 && line_epoch != epoch) totals.end_epoch();
-    epoch = line_epoch;
-    const bool skipped =
-        j.value("skipped", false) || !j.contains("loss") || !j["loss"].is_number();
-    totals.add_step(skipped ? 0.0 : j["loss"].get<double>(),
-                    j.contains("acc") && j["acc"].is_number() ? j["acc"].get<double>() : 0.0,
-                    skipped, j.value("step_s", 0.0), j.value("tokenize_s", 0.0));
+  for (const StepRecord& r : read_metrics(path)) {
+    if (r.step > step) continue;
+    kept.push_back(r);
+    if (epoch >= 0 && r.epoch != epoch) totals.end_epoch();
+    epoch = r.epoch;
+    totals.add_step(r.skipped ? 0.0 : r.loss, std::isnan(r.accuracy) ? 0.0 : r.accuracy, r.skipped,
+                    r.step_seconds, r.tokenize_seconds);
   }
   if (at_epoch_start) totals.end_epoch();
-  write_file_atomic(path, kept);
+  if (!kept.empty() || std::filesystem::exists(path)) write_metrics(path, kept);
   return totals;
 }
 

@@ -32,7 +32,7 @@ struct RunTotals {
   int64_t epoch_steps_ = 0;
 };
 
-/// Drops the lines of the metrics file at `path` past `step` (a resumed run rewrites what came
+/// Drops the records of the metrics file at `path` (train/metrics_log.h) past `step` (a resumed run rewrites what came
 /// after its checkpoint) and rebuilds the totals from the lines kept. `at_epoch_start`: the
 /// checkpoint sits at an epoch boundary, so the epoch of the last line kept is finished. A
 /// missing file gives empty totals.
