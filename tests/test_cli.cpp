@@ -59,8 +59,23 @@ TEST_F(Cli, FitInfoThenScoreAFile) {
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_NE(r.out.find("pixel-kmeans"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("8x8x3"), std::string::npos) << r.out;
-  r = run_cli(dir, "tcas --data " + dir.path() + " --tokenizers " + tok);
-  EXPECT_EQ(r.status, 0) << r.err;
+  // Scored from its file, the tokenizer gives the numbers of the same fit made in place (same
+  // split, seed and patch size): 40 test images x 4 patches, the two brightness classes apart.
+  r = run_cli(dir, "tcas --data " + dir.path() + " --tokenizers " + tok + ",pixel-kmeans:3 --json " +
+                       dir.file("scores.json"));
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("pix.cmtk"), std::string::npos) << r.out;
+  const auto rows = nlohmann::json::parse(slurp(dir.file("scores.json"))).at("rows");
+  ASSERT_EQ(rows.size(), 2u);
+  const nlohmann::json& file = rows[0];
+  EXPECT_EQ(file.at("file"), tok);
+  EXPECT_EQ(file.at("tokenizer"), "pixel-kmeans");
+  EXPECT_EQ(file.at("vocab"), 3);
+  EXPECT_EQ(file.at("patches"), 160);
+  EXPECT_DOUBLE_EQ(file.at("tcas").get<double>(), 0.0);
+  for (const char* key : {"tcas", "alpha", "k_used", "perplexity", "nmi", "patches"}) {
+    EXPECT_EQ(file.at(key), rows[1].at(key)) << key;
+  }
 }
 
 TEST_F(Cli, DataInfo) {
@@ -115,8 +130,11 @@ TEST(CliRun, PretrainEvaluateAndReport) {
       " --set data.dataset=" + data +
       " --set pretrain.epochs=1 --set pretrain.batch_size=16 --set tokenizer.vocab=4"
       " --set tokenizer.max_patches=2000 --set eval.linear_epochs=2 --set eval.linear_batch=32";
-  RunResult r = run_cli(dir, "run configs-none --out " + out + sets);
-  EXPECT_NE(r.status, 0) << "a missing config file must fail";
+  RunResult r = run_cli(dir, "run " + dir.file("none.toml") + " --out " + out + sets);
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.err.rfind("error: " + dir.file("none.toml") + ": cannot open", 0), 0u) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(out)) << "nothing is written for a missing config";
   const std::string methods = "'run.methods=[\"clustermim\",\"mae\",\"random-init\"]'";
   r = run_cli(dir, "run --out " + out + sets + " --set run.rounds=2 --set " + methods);
   ASSERT_EQ(r.status, 0) << r.err;

@@ -159,11 +159,23 @@ TEST(LinearProbe, LarsLearns) {
 }
 
 TEST(LinearProbe, SingleRowRemainderJoinsThePreviousBatch) {
+  // 130 rows in batches of 129: the last row joins the first batch, so each epoch is one step
+  // over all 130 rows, the very step that batch 130 takes (same seed, same shuffle). A lone row
+  // would break BatchNorm; dropping it, or a second step, would change the losses.
   const FeatureSet train = make_clusters(2, 65, 4, 12), test = make_clusters(2, 5, 4, 13);
   LinearProbeOptions o = quick_probe();
-  o.batch_size = 129;  // 130 rows: batches of 129 and 1 would break BatchNorm
-  o.epochs = 2;
-  EXPECT_EQ(linear_probe(train, test, 2, o).epoch_loss.size(), 2u);
+  o.epochs = 3;
+  o.batch_size = 130;
+  const LinearProbeResult whole = linear_probe(train, test, 2, o);
+  o.batch_size = 129;
+  const LinearProbeResult joined = linear_probe(train, test, 2, o);
+  ASSERT_EQ(joined.epoch_loss.size(), 3u);
+  EXPECT_EQ(joined.epoch_loss, whole.epoch_loss);
+  EXPECT_EQ(joined.train_top1, whole.train_top1);
+  EXPECT_EQ(joined.top1, whole.top1);
+  // Batches of 128 leave two rows: a step of its own, hence other losses.
+  o.batch_size = 128;
+  EXPECT_NE(linear_probe(train, test, 2, o).epoch_loss, whole.epoch_loss);
 }
 
 TEST(LinearProbe, RejectsBadOptions) {

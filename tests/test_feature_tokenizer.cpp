@@ -1,11 +1,13 @@
 /*
  * Feature K-means tokenizer: tokens come from the teacher's patch features at the chosen block,
  * renormalized to the teacher's statistics; the file embeds the teacher and reloads to the same
- * tokens; geometry mismatches are errors.
+ * tokens and, scored over a dataset, to the same token-class counts; geometry mismatches are
+ * errors.
  */
 #include <gtest/gtest.h>
 
 #include "core/error.h"
+#include "data/transforms.h"
 #include "metrics/tcas.h"
 #include "support/fixtures.h"
 #include "tokenizers/feature_kmeans.h"
@@ -96,8 +98,28 @@ TEST(FeatureKMeans, FileEmbedsTheTeacherAndReloads) {
   torch::manual_seed(2);
   const TokenizerInput in{torch::randn({4, 3, 8, 8}), torch::zeros({4}, torch::kLong), torch::arange(4)};
   EXPECT_TRUE(torch::equal(tok->tokenize(in), back->tokenize(in)));
-  const TcasReport r = compute_tcas(count_token_classes(*back, d, 1, torch::kCPU));
-  EXPECT_GE(r.tcas, 0.0);
+  // Scored over the dataset, the reloaded file counts exactly the tokens the fitted tokenizer
+  // gives the eval-transformed images (its stats and geometry came back too).
+  std::vector<float> pixels;
+  for (int64_t i = 0; i < d.size(); ++i) {
+    const std::vector<float> x = eval_transform(image_view(d, i), 8, stats);
+    pixels.insert(pixels.end(), x.begin(), x.end());
+  }
+  const torch::Tensor images = torch::from_blob(pixels.data(), {d.size(), 3, 8, 8}).clone();
+  const torch::Tensor labels = torch::tensor(std::vector<int64_t>(d.labels.begin(), d.labels.end()));
+  const torch::Tensor tokens = tok->tokenize({images, labels, torch::arange(d.size())}).contiguous();
+  TokenClassCounts expected(o.vocab, d.num_classes());
+  expected.add(tokens.data_ptr<int64_t>(), labels.data_ptr<int64_t>(), d.size(), tokens.size(1));
+  const TokenClassCounts counted = count_token_classes(*back, d, 1, torch::kCPU);
+  ASSERT_EQ(counted.total(), d.size() * 16);
+  for (int64_t k = 0; k < o.vocab; ++k) {
+    for (int64_t c = 0; c < d.num_classes(); ++c) {
+      EXPECT_EQ(counted.count(k, c), expected.count(k, c)) << "token " << k << " class " << c;
+    }
+  }
+  const TcasReport r = compute_tcas(counted), want = compute_tcas(expected);
+  EXPECT_DOUBLE_EQ(r.tcas, want.tcas);
+  EXPECT_DOUBLE_EQ(r.nmi, want.nmi);
   EXPECT_EQ(dynamic_cast<const FeatureKMeansTokenizer&>(*back).teacher().source, "tiny");
 }
 

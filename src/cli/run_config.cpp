@@ -1,31 +1,78 @@
 /*
- * Run configuration defaults and typed accessors (see run_config.h).
+ * Run configuration defaults and typed accessors (see run_config.h). Every default below is read
+ * off a default-constructed option struct; only the settings no struct holds (which data, which
+ * model preset, which tokenizer kind, the run's methods) are written here.
  */
 #include "cli/run_config.h"
+
+#include <charconv>
 
 #include "core/error.h"
 #include "io/config.h"
 
 namespace clustermim {
 
+namespace {
+
+/// A float field as the shortest decimal that reads back to the same float (0.2f -> 0.2, not
+/// 0.20000000298), so config.json shows what the struct says.
+double shortest(float value) {
+  char text[32];
+  const auto end = std::to_chars(text, text + sizeof(text), value).ptr;
+  return std::stod(std::string(text, end));
+}
+
+nlohmann::json augment_defaults() {
+  const AugmentOptions a;
+  return {{"scale_min", shortest(a.scale_min)}, {"scale_max", shortest(a.scale_max)},
+          {"ratio_min", shortest(a.ratio_min)}, {"ratio_max", shortest(a.ratio_max)},
+          {"hflip", a.hflip}};
+}
+
+nlohmann::json tokenizer_defaults() {
+  const BuildOptions b;
+  const PixelKMeansOptions& f = b.fit;
+  return {{"kind", "pixel-kmeans"}, {"vocab", kDefaultVocab},
+          {"normalize_patches", f.normalize_patches}, {"max_patches", f.max_patches},
+          {"iterations", f.iterations}, {"seed", f.seed}, {"file", ""}, {"teacher", b.teacher},
+          {"teacher_block", b.teacher_block}, {"teacher_heads", b.teacher_heads},
+          {"normalize_features", b.normalize_features}, {"bootstrap_block", "auto"}};
+}
+
+nlohmann::json pretrain_defaults() {
+  const PretrainOptions p;
+  return {{"epochs", p.epochs}, {"batch_size", p.batch_size}, {"blr", p.blr},
+          {"min_lr", p.min_lr}, {"warmup_epochs", p.warmup_epochs},
+          {"weight_decay", p.weight_decay}, {"label_smoothing", p.label_smoothing},
+          {"clip_grad", p.clip_grad}, {"bf16", p.bf16}, {"seed", p.seed},
+          {"keep_checkpoints", p.keep_checkpoints}, {"checkpoint_every", p.checkpoint_every},
+          {"max_steps", p.max_steps}, {"max_bad_steps", p.max_bad_steps}};
+}
+
+nlohmann::json eval_defaults() {
+  const EncoderEvalOptions e;
+  const KnnOptions& k = e.knn_options;
+  const LinearProbeOptions& l = e.linear_options;
+  return {{"knn_k", k.k}, {"knn_temperature", k.temperature},
+          {"linear_epochs", l.epochs}, {"linear_lr", l.lr}, {"linear_batch", l.batch_size},
+          {"linear_optimizer", l.optimizer}, {"linear_momentum", l.momentum},
+          {"linear_weight_decay", l.weight_decay}, {"linear_warmup_epochs", l.warmup_epochs},
+          {"linear_trust_coefficient", l.trust_coefficient}, {"linear_seed", l.seed},
+          {"pooling", pooling_name(e.pooling)}, {"bf16", e.features.bf16},
+          {"feature_batch", e.features.batch_size}};
+}
+
+}  // namespace
+
 nlohmann::json default_run_config() {
+  const MimConfig m;
   return {
       {"data", {{"dataset", "fashion-mnist"}, {"train_split", "train"}, {"eval_split", "test"}}},
-      {"model", {{"preset", "vit-tiny-28"}, {"mask_ratio", 0.75}, {"norm_pix", true}}},
-      {"tokenizer",
-       {{"kind", "pixel-kmeans"}, {"vocab", 64}, {"normalize_patches", false},
-        {"max_patches", 200000}, {"iterations", 30}, {"seed", 0}, {"file", ""},
-        {"teacher", ""}, {"teacher_block", -1}, {"teacher_heads", 0},
-        {"normalize_features", false}, {"bootstrap_block", "auto"}}},
-      {"pretrain",
-       {{"epochs", 10}, {"batch_size", 256}, {"blr", 1.5e-4}, {"min_lr", 0.0},
-        {"warmup_epochs", 1.0}, {"weight_decay", 0.05}, {"label_smoothing", 0.1},
-        {"clip_grad", 0.0}, {"bf16", true}, {"seed", 0}, {"keep_checkpoints", 2},
-        {"checkpoint_every", 0}, {"max_steps", 0}, {"max_bad_steps", 20}}},
-      {"eval",
-       {{"knn_k", 20}, {"knn_temperature", 0.07}, {"linear_epochs", 50}, {"linear_lr", 0.4},
-        {"linear_batch", 1024}, {"linear_optimizer", "sgd"}, {"pooling", "cls"},
-        {"bf16", true}}},
+      {"model", {{"preset", "vit-tiny-28"}, {"mask_ratio", m.mask_ratio}, {"norm_pix", m.norm_pix}}},
+      {"tokenizer", tokenizer_defaults()},
+      {"pretrain", pretrain_defaults()},
+      {"augment", augment_defaults()},
+      {"eval", eval_defaults()},
       {"run", {{"methods", {"clustermim", "mae", "random-init"}}, {"rounds", 1}, {"out_dir", "runs/run"}}},
   };
 }
@@ -85,9 +132,30 @@ PretrainOptions pretrain_options(const nlohmann::json& c, const std::string& out
   o.checkpoint_every = p["checkpoint_every"].get<int64_t>();
   o.max_steps = p["max_steps"].get<int64_t>();
   o.max_bad_steps = p["max_bad_steps"].get<int>();
+  const nlohmann::json& a = c["augment"];
+  o.augment.scale_min = a["scale_min"].get<float>();
+  o.augment.scale_max = a["scale_max"].get<float>();
+  o.augment.ratio_min = a["ratio_min"].get<float>();
+  o.augment.ratio_max = a["ratio_max"].get<float>();
+  o.augment.hflip = a["hflip"].get<bool>();
   o.workers = workers;
   o.out_dir = out_dir;
   CM_REQUIRE(o.epochs >= 1 && o.batch_size >= 1, "pretrain.epochs and pretrain.batch_size must be >= 1");
+  validate(o.augment);
+  return o;
+}
+
+EncoderEvalOptions eval_options(const nlohmann::json& c, int workers) {
+  const nlohmann::json& e = c["eval"];
+  EncoderEvalOptions o;
+  o.features.batch_size = e["feature_batch"].get<int64_t>();
+  o.features.bf16 = e["bf16"].get<bool>();
+  o.features.workers = workers;
+  CM_REQUIRE(o.features.batch_size >= 1, "eval.feature_batch must be >= 1, got ",
+             o.features.batch_size);
+  o.pooling = parse_pooling(e["pooling"].get<std::string>());
+  o.knn_options = knn_options(c);
+  o.linear_options = linear_options(c);
   return o;
 }
 
@@ -99,11 +167,17 @@ KnnOptions knn_options(const nlohmann::json& c) {
 }
 
 LinearProbeOptions linear_options(const nlohmann::json& c) {
+  const nlohmann::json& e = c["eval"];
   LinearProbeOptions o;
-  o.epochs = c["eval"]["linear_epochs"].get<int>();
-  o.lr = c["eval"]["linear_lr"].get<double>();
-  o.batch_size = c["eval"]["linear_batch"].get<int64_t>();
-  o.optimizer = c["eval"]["linear_optimizer"].get<std::string>();
+  o.epochs = e["linear_epochs"].get<int>();
+  o.lr = e["linear_lr"].get<double>();
+  o.batch_size = e["linear_batch"].get<int64_t>();
+  o.optimizer = e["linear_optimizer"].get<std::string>();
+  o.momentum = e["linear_momentum"].get<double>();
+  o.weight_decay = e["linear_weight_decay"].get<double>();
+  o.warmup_epochs = e["linear_warmup_epochs"].get<int>();
+  o.trust_coefficient = e["linear_trust_coefficient"].get<double>();
+  o.seed = e["linear_seed"].get<uint64_t>();
   return o;
 }
 

@@ -1,7 +1,11 @@
 /*
  * The run configuration of `pretrain`, `eval` and `run`: defaults, file + `--set` overrides
- * (io/config.h), and the typed option structs read from it. One table of defaults documents
- * every setting; `configs/*.toml` override parts of it.
+ * (io/config.h), and the typed option structs read from it. The defaults are not written here:
+ * default_run_config() reads them off default-constructed option structs (PretrainOptions,
+ * AugmentOptions, EncoderEvalOptions with its KnnOptions, LinearProbeOptions and FeatureOptions,
+ * BuildOptions with its PixelKMeansOptions, MimConfig), so a struct and the config cannot disagree;
+ * tests/test_config_defaults.cpp checks that every key reaches its field. `configs/*.toml`
+ * override parts of it.
  */
 #pragma once
 
@@ -9,15 +13,14 @@
 #include <string>
 #include <vector>
 
-#include "eval/knn.h"
-#include "eval/linear_probe.h"
+#include "eval/encoder_eval.h"
 #include "models/mim.h"
 #include "tokenizers/tokenizer_factory.h"
 #include "train/pretrain.h"
 
 namespace clustermim {
 
-/// Every setting with its default value.
+/// Every setting with its default value (taken from the option structs' defaults).
 nlohmann::json default_run_config();
 
 /// Defaults <- `path` (empty = none) <- overrides.
@@ -30,10 +33,15 @@ MimConfig model_config(const nlohmann::json& config, const std::string& method);
 /// Tokenizer build options from the config (patch and image size from the model preset).
 BuildOptions tokenizer_build_options(const nlohmann::json& config, int workers);
 
-/// Pretraining options; `out_dir` is the method's folder.
+/// Pretraining options, augmentation included; `out_dir` is the method's folder.
 PretrainOptions pretrain_options(const nlohmann::json& config, const std::string& out_dir,
                                  int workers);
 
+/// Evaluation options: feature extraction (batch, precision; image size 0 = the encoder's),
+/// pooling, k-NN and linear probe; both protocols on, no cache folder.
+EncoderEvalOptions eval_options(const nlohmann::json& config, int workers);
+
+/// The k-NN and linear-probe parts of eval_options.
 KnnOptions knn_options(const nlohmann::json& config);
 LinearProbeOptions linear_options(const nlohmann::json& config);
 

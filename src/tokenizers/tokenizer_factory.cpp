@@ -14,8 +14,6 @@ namespace clustermim {
 
 namespace {
 
-constexpr int64_t kDefaultVocab = 64;
-
 int64_t parse_vocab(const std::string& text, const std::string& digits) {
   CM_REQUIRE(!digits.empty() && digits.find_first_not_of("0123456789") == std::string::npos &&
                  digits.size() <= 8,
@@ -90,7 +88,7 @@ std::unique_ptr<Tokenizer> build_tokenizer(const TokenizerRequest& request, cons
                " does not divide image size ", base.image_size);
     tokenizer = request.kind == "label"
                     ? make_label_tokenizer(base, fit_split.num_classes())
-                    : make_random_tokenizer(base, request.vocab > 0 ? request.vocab : 256,
+                    : make_random_tokenizer(base, request.vocab > 0 ? request.vocab : kDefaultVocab,
                                             options.random_seed);
   }
   tokenizer->to(device);

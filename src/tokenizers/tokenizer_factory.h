@@ -14,10 +14,14 @@
 
 namespace clustermim {
 
+/// K of a request that names none ("random", "pixel-kmeans", "feature-kmeans"), and the default
+/// of the run config's tokenizer.vocab: one value for every kind.
+constexpr int64_t kDefaultVocab = 64;
+
 /// A parsed request: either a kind with an optional vocabulary, or a tokenizer file.
 struct TokenizerRequest {
   std::string kind;   ///< "label" | "random" | "pixel-kmeans" | "feature-kmeans"; empty for a path
-  int64_t vocab = 0;  ///< 0 = the kind's default
+  int64_t vocab = 0;  ///< 0 = kDefaultVocab (label: the number of classes)
   std::string path;   ///< a tokenizer file
   std::string text;   ///< the request as written
 };

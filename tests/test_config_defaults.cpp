@@ -1,0 +1,181 @@
+/*
+ * The run config's defaults are the option structs' defaults, and every key reaches a field:
+ * read the default config back through the accessors and get default-constructed structs; change
+ * any one key and see the structs change; a key the accessors do not read, or a struct default
+ * the config does not follow, fails here. Also: the random tokenizer's K without a request K is
+ * the config's tokenizer.vocab (it was 256 against 64), and unknown keys stay errors.
+ */
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <set>
+
+#include "cli/run_config.h"
+#include "support/fixtures.h"
+#include "tokenizers/feature_kmeans.h"
+
+namespace clustermim {
+namespace {
+
+using testing::error_of;
+
+/// Every option struct field the accessors fill, as one JSON object (the test's view).
+nlohmann::json accessor_view(const nlohmann::json& c) {
+  const MimConfig m = model_config(c, "clustermim");
+  const BuildOptions b = tokenizer_build_options(c, 3);
+  const PretrainOptions p = pretrain_options(c, "out", 3);
+  const EncoderEvalOptions e = eval_options(c, 3);
+  const LinearProbeOptions& l = e.linear_options;
+  return {
+      {"model", {m.mask_ratio, m.norm_pix, m.vocab}},
+      {"tokenizer",
+       {b.fit.vocab, b.fit.normalize_patches, b.fit.max_patches, b.fit.iterations, b.fit.seed,
+        b.fit.workers, b.random_seed, b.teacher, b.teacher_block, b.teacher_heads,
+        b.normalize_features}},
+      {"pretrain",
+       {p.epochs, p.batch_size, p.blr, p.min_lr, p.warmup_epochs, p.weight_decay,
+        p.label_smoothing, p.clip_grad, p.bf16, p.seed, p.workers, p.out_dir,
+        p.keep_checkpoints, p.checkpoint_every, p.max_steps, p.max_bad_steps}},
+      {"augment",
+       {p.augment.scale_min, p.augment.scale_max, p.augment.ratio_min, p.augment.ratio_max,
+        p.augment.hflip}},
+      {"eval",
+       {e.features.batch_size, e.features.bf16, e.features.workers, e.features.image_size,
+        pooling_name(e.pooling), e.knn, e.linear, e.cache_dir, e.knn_options.k,
+        e.knn_options.temperature, e.knn_options.chunk, l.epochs, l.batch_size, l.lr,
+        l.momentum, l.weight_decay, l.optimizer, l.trust_coefficient, l.warmup_epochs, l.seed}},
+  };
+}
+
+/// The same view of default-constructed structs (workers 3 and out_dir "out" as passed above).
+nlohmann::json struct_view() {
+  MimConfig m;
+  BuildOptions b;
+  b.fit.workers = 3;
+  PretrainOptions p;
+  p.workers = 3;
+  p.out_dir = "out";
+  EncoderEvalOptions e;
+  e.features.workers = 3;
+  const LinearProbeOptions& l = e.linear_options;
+  return {
+      {"model", {m.mask_ratio, m.norm_pix, kDefaultVocab}},
+      {"tokenizer",
+       {b.fit.vocab, b.fit.normalize_patches, b.fit.max_patches, b.fit.iterations, b.fit.seed,
+        b.fit.workers, b.random_seed, b.teacher, b.teacher_block, b.teacher_heads,
+        b.normalize_features}},
+      {"pretrain",
+       {p.epochs, p.batch_size, p.blr, p.min_lr, p.warmup_epochs, p.weight_decay,
+        p.label_smoothing, p.clip_grad, p.bf16, p.seed, p.workers, p.out_dir,
+        p.keep_checkpoints, p.checkpoint_every, p.max_steps, p.max_bad_steps}},
+      {"augment",
+       {p.augment.scale_min, p.augment.scale_max, p.augment.ratio_min, p.augment.ratio_max,
+        p.augment.hflip}},
+      {"eval",
+       {e.features.batch_size, e.features.bf16, e.features.workers, e.features.image_size,
+        pooling_name(e.pooling), e.knn, e.linear, e.cache_dir, e.knn_options.k,
+        e.knn_options.temperature, e.knn_options.chunk, l.epochs, l.batch_size, l.lr,
+        l.momentum, l.weight_decay, l.optimizer, l.trust_coefficient, l.warmup_epochs, l.seed}},
+  };
+}
+
+/// Dotted paths of every leaf of `config`.
+void leaves(const nlohmann::json& config, const std::string& prefix,
+            std::vector<std::string>& out) {
+  for (auto it = config.begin(); it != config.end(); ++it) {
+    const std::string path = prefix.empty() ? it.key() : prefix + "." + it.key();
+    if (it->is_object()) {
+      leaves(*it, path, out);
+    } else {
+      out.push_back(path);
+    }
+  }
+}
+
+/// A valid value other than `value` for the key `path`, as a `--set` right-hand side.
+std::string other_value(const std::string& path, const nlohmann::json& value) {
+  if (path == "eval.linear_optimizer") return "lars";
+  if (path == "eval.pooling") return "mean";
+  if (value.is_boolean()) return value.get<bool>() ? "false" : "true";
+  if (value.is_number_float()) {
+    const double v = value.get<double>();
+    return nlohmann::json(v == 0 ? 0.5 : v * 0.9).dump();
+  }
+  if (value.is_number_integer()) return std::to_string(value.get<int64_t>() + 1);
+  if (value.is_string()) return value.get<std::string>() + "x";
+  return "";
+}
+
+TEST(ConfigDefaults, AreTheOptionStructsDefaults) {
+  const nlohmann::json c = default_run_config();
+  EXPECT_EQ(accessor_view(c), struct_view());
+  // config.json shows the struct's float as written in the struct (0.2, not 0.20000000298).
+  EXPECT_EQ(c["augment"]["scale_min"].dump(), "0.2");
+  // One K for every kind that takes one.
+  EXPECT_EQ(PixelKMeansOptions{}.vocab, kDefaultVocab);
+  EXPECT_EQ(FeatureKMeansOptions{}.vocab, kDefaultVocab);
+}
+
+TEST(ConfigDefaults, RandomTokenizerKIsTheConfigsVocab) {
+  const Dataset d = testing::make_color_dataset(4, 8, 2);
+  BuildOptions o;
+  o.fit.patch_size = 4;
+  const auto random = build_tokenizer(parse_tokenizer_request("random"), d,
+                                      compute_channel_stats(d), o, torch::kCPU);
+  EXPECT_EQ(random->spec().vocab, default_run_config()["tokenizer"]["vocab"].get<int64_t>());
+}
+
+TEST(ConfigDefaults, EveryKeyReachesAnOption) {
+  // Keys the commands read themselves, not through these accessors.
+  const std::set<std::string> read_by_commands = {
+      "data.dataset", "data.train_split", "data.eval_split", "model.preset", "tokenizer.kind",
+      "tokenizer.file", "tokenizer.bootstrap_block", "run.methods", "run.rounds", "run.out_dir"};
+  const nlohmann::json defaults = default_run_config();
+  const nlohmann::json base = accessor_view(defaults);
+  std::vector<std::string> keys;
+  leaves(defaults, "", keys);
+  for (const std::string& key : read_by_commands) {
+    EXPECT_NE(std::find(keys.begin(), keys.end(), key), keys.end()) << key << " is gone";
+  }
+  for (const std::string& key : keys) {
+    if (read_by_commands.count(key) > 0) continue;
+    std::string pointer = "/" + key;
+    std::replace(pointer.begin(), pointer.end(), '.', '/');
+    const std::string set =
+        key + "=" + other_value(key, defaults[nlohmann::json::json_pointer(pointer)]);
+    const nlohmann::json changed = load_run_config("", {set});
+    EXPECT_NE(accessor_view(changed), base) << "--set " << set << " changes no option";
+  }
+}
+
+TEST(ConfigDefaults, NewKeysReachTheirFields) {
+  const nlohmann::json c = load_run_config(
+      "", {"augment.scale_min=0.5", "augment.hflip=false", "eval.linear_momentum=0.8",
+           "eval.linear_weight_decay=0.001", "eval.linear_warmup_epochs=3", "eval.linear_seed=7",
+           "eval.feature_batch=64"});
+  const PretrainOptions p = pretrain_options(c, "out", 1);
+  EXPECT_FLOAT_EQ(p.augment.scale_min, 0.5f);
+  EXPECT_FALSE(p.augment.hflip);
+  const EncoderEvalOptions e = eval_options(c, 1);
+  EXPECT_DOUBLE_EQ(e.linear_options.momentum, 0.8);
+  EXPECT_DOUBLE_EQ(e.linear_options.weight_decay, 0.001);
+  EXPECT_EQ(e.linear_options.warmup_epochs, 3);
+  EXPECT_EQ(e.linear_options.seed, 7u);
+  EXPECT_EQ(e.features.batch_size, 64);
+}
+
+TEST(ConfigDefaults, UnknownAndInvalidKeysAreErrors) {
+  const std::string unknown = error_of([] { load_run_config("", {"augment.scale=0.5"}); });
+  EXPECT_NE(unknown.find("augment.scale"), std::string::npos) << unknown;
+  const std::string type = error_of([] { load_run_config("", {"eval.linear_seed=1.5"}); });
+  EXPECT_NE(type.find("eval.linear_seed"), std::string::npos) << type;
+  const nlohmann::json bad_crop = load_run_config("", {"augment.scale_min=0.9", "augment.scale_max=0.5"});
+  const std::string crop = error_of([&] { pretrain_options(bad_crop, "out", 1); });
+  EXPECT_NE(crop.find("augment"), std::string::npos) << crop;
+  const nlohmann::json bad_batch = load_run_config("", {"eval.feature_batch=0"});
+  const std::string batch = error_of([&] { eval_options(bad_batch, 1); });
+  EXPECT_NE(batch.find("eval.feature_batch"), std::string::npos) << batch;
+}
+
+}  // namespace
+}  // namespace clustermim
