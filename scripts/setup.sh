@@ -12,6 +12,7 @@ packages=(
   libturbojpeg0-dev libopencv-imgproc-dev libopencv-imgcodecs-dev libarchive-dev zlib1g-dev
   libcli11-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libtomlplusplus-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  python3-dev python3-pybind11 python3-numpy python3-pytest python3-setuptools python3-venv
   dataset-fashion-mnist
 )
 if [[ "${1:-}" == "--bench" ]]; then
