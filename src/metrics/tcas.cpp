@@ -69,8 +69,12 @@ void TokenClassCounts::merge(const TokenClassCounts& other) {
 }
 
 int64_t TokenClassCounts::count(int64_t token, int64_t cls) const {
-  check_token(token);
-  check_class(cls);
+  // The range test inline, the throwing checks only on failure: compute_tcas reads every cell
+  // three times, and the two calls per read were a fifth of its time at K = 8192.
+  if (token < 0 || token >= vocab_ || cls < 0 || cls >= num_classes_) {
+    check_token(token);
+    check_class(cls);
+  }
   return counts_[token * num_classes_ + cls];
 }
 
@@ -113,17 +117,21 @@ int64_t count_nonzero(const std::vector<int64_t>& v) {
   return used;
 }
 
-/// I(k; c) in nats, summed term by term, clipped at 0 like sklearn.
+/// I(k; c) in nats, summed term by term, clipped at 0 like sklearn. Each term's logarithm is
+/// taken in double (its ratio is exact to 1e-16 there): logl made this loop, one term per table
+/// cell, most of the cost of TCAS at K = 8192.
 Real mutual_information(const TokenClassCounts& t, const Marginals& m) {
-  const Real n_total = t.total();
-  Real mi = 0;
+  const double n_total = static_cast<double>(t.total());
+  Real sum = 0;
   for (int64_t k = 0; k < t.vocab(); ++k)
     for (int64_t c = 0; c < t.num_classes(); ++c) {
       const int64_t n = t.count(k, c);
       if (n == 0) continue;
-      const Real ratio = n_total * n / (static_cast<Real>(m.token[k]) * m.cls[c]);
-      mi += n / n_total * std::log(ratio);
+      const double ratio = n_total * static_cast<double>(n) /
+                           (static_cast<double>(m.token[k]) * static_cast<double>(m.cls[c]));
+      sum += static_cast<Real>(n) * std::log(ratio);
     }
+  const Real mi = sum / static_cast<Real>(n_total);
   return mi > 0 ? mi : 0;
 }
 
@@ -141,10 +149,11 @@ void fill_alignment(const TokenClassCounts& t, const Marginals& m, TcasReport& r
   std::vector<Real> contribution(t.num_classes(), 0), same_token(t.num_classes(), 0);
   for (int64_t k = 0; k < t.vocab(); ++k) {
     const int64_t n_k = m.token[k];
+    const Real scale = n_k >= 2 ? 1 / (n_total * (n_k - 1)) : 0;  // one division per token
     for (int64_t c = 0; c < t.num_classes(); ++c) {
       const int64_t n = t.count(k, c);
       same_token[c] += pairs(n);
-      if (n_k >= 2) contribution[c] += static_cast<Real>(n) * (n_k - n) / (n_total * (n_k - 1));
+      contribution[c] += static_cast<Real>(n) * (n_k - n) * scale;
     }
   }
   Real alpha = 0, same_all = 0, class_pairs = 0;
