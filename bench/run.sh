@@ -42,6 +42,11 @@ done
 "$build/bench_pretrain" --preset vit-small-16 --batch 64 --precision both --rounds "$rounds" \
   --steps "$small_steps" --warmup 1 --twins "$twins" --out bench/out/pretrain-small.json
 "$build/bench_epoch" --steps "$epoch_steps" --rounds "$rounds"
+if [[ -f $build/python/clustermim/__init__.py ]]; then
+  /usr/bin/python3 bench/bench_tcas_python.py --build "$build" --rounds "$((rounds + 4))"
+else
+  echo "bench: no Python module in $build/python (python3-pybind11 missing?): tcas_python skipped"
+fi
 
 /usr/bin/python3 scripts/render_performance.py --mode "$([[ $quick == 1 ]] && echo quick || echo full)" \
   --seconds "$(( $(date +%s) - start ))"
