@@ -1,17 +1,24 @@
 /*
- * `clustermim tcas`: fit (or load) several tokenizers, tokenize a labeled split, and report TCAS
- * with its companions (SPEC section 2) as an aligned table and, optionally, JSON.
+ * `clustermim tcas`: fit (or load) several tokenizers, tokenize a labeled split, or read token
+ * files of any tokenizer (--tokens), and report TCAS with its companions (SPEC section 2, see
+ * docs/TCAS.md) and a bootstrap interval over images as an aligned table and, optionally, JSON.
+ * Rows scored on the same images are compared, paired, with the row of the lowest TCAS.
  */
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <iostream>
 #include <sstream>
 
 #include "cli/context.h"
 #include "cli/tokenizer_options.h"
 #include "core/error.h"
+#include "metrics/tcas_bootstrap.h"
+#include "metrics/token_file.h"
 #include "models/vit_weights.h"
+#include "tokenizers/tokenizer_factory.h"
 
 namespace clustermim {
 
@@ -26,7 +33,19 @@ struct TcasArgs {
   std::string save_dir;
   bool per_class = false;
   std::string blocks;  ///< feature-kmeans: "all" or "0,5,-1"; empty = the --teacher-block only
+  std::string tokens;  ///< token files, comma-separated; when set no dataset is opened
+  std::string labels;  ///< labels file for every token file ("" = the labels inside each)
+  int64_t vocab = 0;   ///< K of the token files; 0 = max id + 1
+  int64_t bootstrap = 200;  ///< resamples of the images behind each interval; 0 = none
+  uint64_t seed = 0;        ///< seed of the resamples
   BuildOptions build;
+};
+
+/// One scored row, kept until the end for the paired comparisons.
+struct ScoredRow {
+  std::string name;
+  TokenLabelSet set;
+  TcasReport report;
 };
 
 /// One tokenizer to score: a request, for feature-kmeans at one teacher block.
@@ -40,36 +59,55 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-std::vector<std::string> split_list(const std::string& text) {
+std::vector<std::string> split_list(const std::string& text, const std::string& option) {
   std::vector<std::string> items;
   std::stringstream in(text);
   std::string item;
   while (std::getline(in, item, ',')) {
     if (!item.empty()) items.push_back(item);
   }
-  CM_REQUIRE(!items.empty(), "--tokenizers: empty list");
+  CM_REQUIRE(!items.empty(), option, ": empty list");
   return items;
 }
 
+/// "[low, high]", or "-" without a bootstrap.
+std::string interval_text(double low, double high, int64_t rounds) {
+  return rounds > 0 ? "[" + fixed(low, 4) + ", " + fixed(high, 4) + "]" : "-";
+}
+
+/// A number, or JSON null without a bootstrap.
+nlohmann::json or_null(double value, int64_t rounds) {
+  return rounds > 0 ? nlohmann::json(value) : nlohmann::json(nullptr);
+}
+
+const std::vector<std::string> kTableHeader = {
+    "tokenizer", "K", "TCAS", "TCAS 95% CI", "alpha", "K used", "perplexity", "collision",
+    "NMI", "left out", "fit s", "eval s"};
+
+/// fit_s < 0: nothing was fitted ("-").
 std::vector<std::string> table_row(const std::string& name, const TcasReport& r, double fit_s,
                                    double eval_s) {
   return {name,
           std::to_string(r.vocab),
           fixed(r.tcas, 4),
+          interval_text(r.tcas_ci_low, r.tcas_ci_high, r.bootstrap_rounds),
           fixed(r.alpha, 4),
           std::to_string(r.k_used),
           fixed(r.perplexity, 1),
           fixed(r.collision, 4),
           fixed(r.nmi, 4),
           fixed(r.left_out_mass, 4),
-          fixed(fit_s, 1),
+          fit_s < 0 ? "-" : fixed(fit_s, 1),
           fixed(eval_s, 1)};
 }
 
-void print_per_class(const std::string& name, const TcasReport& r, const Dataset& d) {
+void print_per_class(const std::string& name, const TcasReport& r,
+                     const std::vector<std::string>& classes) {
   std::vector<std::vector<std::string>> rows;
   for (const ClassTcasRow& c : r.per_class) {
-    rows.push_back({d.classes[c.cls], std::to_string(c.patches), fixed(c.error_contribution, 4),
+    const std::string cls = c.cls < static_cast<int64_t>(classes.size()) ? classes[c.cls]
+                                                                          : std::to_string(c.cls);
+    rows.push_back({cls, std::to_string(c.patches), fixed(c.error_contribution, 4),
                     fixed(c.error_rate, 4), fixed(c.collision, 4)});
   }
   std::cout << "\n" << name << " per class\n"
@@ -88,7 +126,7 @@ std::vector<int64_t> sweep_blocks(const TcasArgs& args) {
     blocks.push_back(-1);
     return blocks;
   }
-  for (const std::string& item : split_list(args.blocks)) {
+  for (const std::string& item : split_list(args.blocks, "--blocks")) {
     try {
       blocks.push_back(std::stoll(item));
     } catch (const std::exception&) {
@@ -101,7 +139,7 @@ std::vector<int64_t> sweep_blocks(const TcasArgs& args) {
 std::vector<TcasEntry> tcas_entries(const TcasArgs& args) {
   std::vector<TcasEntry> entries;
   const std::vector<int64_t> blocks = sweep_blocks(args);
-  for (const std::string& item : split_list(args.tokenizers)) {
+  for (const std::string& item : split_list(args.tokenizers, "--tokenizers")) {
     const TokenizerRequest request = parse_tokenizer_request(item);
     if (request.kind != "feature-kmeans") {
       entries.push_back({request, -1, item});
@@ -115,7 +153,132 @@ std::vector<TcasEntry> tcas_entries(const TcasArgs& args) {
   return entries;
 }
 
+BootstrapOptions bootstrap_options(const TcasArgs& args, const GlobalOptions& global) {
+  BootstrapOptions options;
+  options.rounds = args.bootstrap;
+  options.seed = args.seed;
+  options.threads = global.threads;
+  return options;
+}
+
+/// Why `rows` cannot be compared pairwise ("" when they can): a paired comparison needs the same
+/// images with the same per-image labels.
+std::string why_not_paired(const std::vector<ScoredRow>& rows) {
+  if (rows.size() < 2) return "one row";
+  for (const ScoredRow& r : rows) {
+    if (r.set.labels_per_patch) return r.name + " has per-patch labels";
+    if (r.set.images != rows[0].set.images || r.set.labels != rows[0].set.labels) {
+      return r.name + " and " + rows[0].name + " do not hold the same images and labels";
+    }
+  }
+  return "";
+}
+
+/// Each row against the row of the lowest TCAS: prints the table, returns the JSON array.
+nlohmann::json compare_rows(const std::vector<ScoredRow>& rows, const BootstrapOptions& options) {
+  nlohmann::json out = nlohmann::json::array();
+  const std::string why = why_not_paired(rows);
+  if (!why.empty()) {
+    if (rows.size() >= 2) std::cout << "\nNo paired comparison: " << why << "\n";
+    return out;
+  }
+  const auto best = std::min_element(rows.begin(), rows.end(), [](const auto& a, const auto& b) {
+    return a.report.tcas < b.report.tcas;
+  });
+  std::vector<std::vector<std::string>> table;
+  for (const ScoredRow& row : rows) {
+    if (&row == &*best) continue;
+    const TcasComparison c = compare_tcas(row.set.view(), best->set.view(), options);
+    const int64_t rounds = c.interval.rounds;
+    out.push_back({{"tokenizer", row.name},
+                   {"baseline", best->name},
+                   {"difference", c.difference},
+                   {"ci_low", or_null(c.interval.low, rounds)},
+                   {"ci_high", or_null(c.interval.high, rounds)},
+                   {"p_value", or_null(c.p_value, rounds)},
+                   {"bootstrap_rounds", rounds}});
+    table.push_back({row.name, best->name, fixed(c.difference, 4),
+                     interval_text(c.interval.low, c.interval.high, rounds),
+                     rounds > 0 ? fixed(c.p_value, 3) : "-"});
+  }
+  std::cout << "\nPaired with the lowest TCAS (same images, " << options.rounds
+            << " bootstrap rounds; an interval above 0: the difference is real)\n"
+            << format_table({"tokenizer", "vs", "TCAS difference", "95% CI", "p"}, table);
+  return out;
+}
+
+std::string interval_caption(const BootstrapOptions& options) {
+  return options.rounds > 0 ? "95% CI from " + std::to_string(options.rounds) +
+                                  " bootstrap resamples of the images"
+                            : "no bootstrap";
+}
+
+nlohmann::json bootstrap_json(const BootstrapOptions& options) {
+  return {{"rounds", options.rounds}, {"seed", options.seed}, {"level", options.level}};
+}
+
+/// `tcas --tokens`: token files of any tokenizer, no dataset.
+void run_token_files(const TcasArgs& args, const GlobalOptions& global) {
+  apply_global_options(global);
+  const BootstrapOptions options = bootstrap_options(args, global);
+  const std::vector<std::string> files = split_list(args.tokens, "--tokens");
+  std::vector<std::string> names;
+  for (const std::string& file : files) {
+    const std::string base = std::filesystem::path(file).filename().string();
+    const bool unique = std::count_if(files.begin(), files.end(), [&](const std::string& f) {
+                          return std::filesystem::path(f).filename().string() == base;
+                        }) == 1;
+    names.push_back(unique ? base : file);
+  }
+  std::vector<ScoredRow> scored;
+  nlohmann::json rows = nlohmann::json::array();
+  std::vector<std::vector<std::string>> table;
+  int64_t classes = 0;
+  for (size_t i = 0; i < files.size(); ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    TokenLabelSet set = load_token_labels(files[i], args.labels, args.vocab);
+    const TcasReport report = score_tcas(set.view(), options, files[i]);
+    const double eval_s = seconds_since(start);
+    spdlog::info("{}: TCAS {:.4f} ({} images x {} tokens, {:.1f} s)", names[i], report.tcas,
+                 set.images, set.patches, eval_s);
+    nlohmann::json row = tcas_to_json(report);
+    row["tokenizer"] = "file";
+    row["request"] = names[i];
+    row["file"] = files[i];
+    row["images"] = set.images;
+    row["tokens_per_image"] = set.patches;
+    row["labels_per_patch"] = set.labels_per_patch;
+    row["eval_seconds"] = eval_s;
+    rows.push_back(row);
+    table.push_back(table_row(names[i], report, -1, eval_s));
+    classes = std::max(classes, set.num_classes);
+    if (args.per_class) print_per_class(names[i], report, {});
+    scored.push_back({names[i], std::move(set), report});
+  }
+  const bool same_images = std::all_of(scored.begin(), scored.end(), [&](const ScoredRow& r) {
+    return r.set.images == scored[0].set.images;
+  });
+  std::cout << "\nTCAS of token files (";
+  if (same_images) std::cout << scored[0].set.images << " images, ";
+  std::cout << classes << " classes, " << interval_caption(options) << "; lower is better)\n"
+            << format_table(kTableHeader, table);
+  const nlohmann::json comparisons = compare_rows(scored, options);
+  if (!args.json.empty()) {
+    write_json(args.json, {{"source", "token files"},
+                           {"labels", args.labels.empty() ? nlohmann::json(nullptr)
+                                                          : nlohmann::json(args.labels)},
+                           {"images", same_images ? nlohmann::json(scored[0].set.images)
+                                                  : nlohmann::json(nullptr)},
+                           {"num_classes", classes},
+                           {"bootstrap", bootstrap_json(options)},
+                           {"rows", rows},
+                           {"comparisons", comparisons}});
+    spdlog::info("wrote {}", args.json);
+  }
+}
+
 void run_tcas(const TcasArgs& args, const GlobalOptions& global) {
+  if (!args.tokens.empty()) return run_token_files(args, global);
   const torch::Device device = apply_global_options(global);
   const std::vector<TcasEntry> entries = tcas_entries(args);
   const Dataset eval = open_dataset(args.data, args.split, global);
@@ -123,7 +286,9 @@ void run_tcas(const TcasArgs& args, const GlobalOptions& global) {
                                                    : open_dataset(args.data, args.fit_split, global);
   const ChannelStats stats = compute_channel_stats(fit);
   const BuildOptions resolved = resolve_fit_options(args.build, fit, global.workers);
+  const BootstrapOptions options = bootstrap_options(args, global);
 
+  std::vector<ScoredRow> scored;
   nlohmann::json rows = nlohmann::json::array();
   std::vector<std::vector<std::string>> table;
   for (const TcasEntry& entry : entries) {
@@ -141,8 +306,8 @@ void run_tcas(const TcasArgs& args, const GlobalOptions& global) {
       tokenizer->save(args.save_dir + "/" + file + ".cmtk");
     }
     start = std::chrono::steady_clock::now();
-    const TcasReport report =
-        compute_tcas(count_token_classes(*tokenizer, eval, global.workers, device));
+    TokenLabelSet set = tokenize_split(*tokenizer, eval, global.workers, device);
+    const TcasReport report = score_tcas(set.view(), options, entry.name);
     const double eval_s = seconds_since(start);
     spdlog::info("{}: TCAS {:.4f} (fit {:.1f} s, eval {:.1f} s)", entry.name, report.tcas, fit_s,
                  eval_s);
@@ -160,13 +325,14 @@ void run_tcas(const TcasArgs& args, const GlobalOptions& global) {
     row["eval_seconds"] = eval_s;
     rows.push_back(row);
     table.push_back(table_row(entry.name, report, fit_s, eval_s));
-    if (args.per_class) print_per_class(entry.name, report, eval);
+    if (args.per_class) print_per_class(entry.name, report, eval.classes);
+    scored.push_back({entry.name, std::move(set), report});
   }
   std::cout << "\nTCAS on " << eval.name << " " << eval.split << " (" << eval.size()
-            << " images, tokenizers fitted on " << fit.split << "; lower is better)\n"
-            << format_table({"tokenizer", "K", "TCAS", "alpha", "K used", "perplexity",
-                             "collision", "NMI", "left out", "fit s", "eval s"},
-                            table);
+            << " images, tokenizers fitted on " << fit.split << ", " << interval_caption(options)
+            << "; lower is better)\n"
+            << format_table(kTableHeader, table);
+  const nlohmann::json comparisons = compare_rows(scored, options);
   if (!args.json.empty()) {
     write_json(args.json, {{"dataset", eval.name},
                            {"source", eval.source},
@@ -174,7 +340,9 @@ void run_tcas(const TcasArgs& args, const GlobalOptions& global) {
                            {"fit_split", fit.split},
                            {"images", eval.size()},
                            {"classes", eval.classes},
-                           {"rows", rows}});
+                           {"bootstrap", bootstrap_json(options)},
+                           {"rows", rows},
+                           {"comparisons", comparisons}});
     spdlog::info("wrote {}", args.json);
   }
 }
@@ -185,21 +353,43 @@ void register_tcas_command(CLI::App& app, GlobalOptions& global) {
   auto args = std::make_shared<TcasArgs>();
   args->build.fit.patch_size = 0;
   CLI::App* cmd = app.add_subcommand(
-      "tcas", "Score tokenizers by Token-Class Alignment Similarity (lower is better)");
-  cmd->add_option("--data", args->data, "Dataset: fashion-mnist | mnist | a path")
+      "tcas", "Score tokenizers or token files by Token-Class Alignment Similarity (lower is "
+              "better)");
+  cmd->footer("TCAS, its diagnostics and how to read the tables: docs/TCAS.md");
+  CLI::Option* data = cmd->add_option("--data", args->data, "Dataset: fashion-mnist | mnist | a path")
       ->capture_default_str();
-  cmd->add_option("--split", args->split, "Split to evaluate on")->capture_default_str();
-  cmd->add_option("--fit-split", args->fit_split, "Split to fit tokenizers and statistics on")
+  CLI::Option* split = cmd->add_option("--split", args->split, "Split to evaluate on")->capture_default_str();
+  CLI::Option* fit_split =
+      cmd->add_option("--fit-split", args->fit_split, "Split to fit tokenizers and statistics on")
       ->capture_default_str();
-  cmd->add_option("--tokenizers", args->tokenizers,
-                  "Comma-separated: label, random[:K], pixel-kmeans[:K], feature-kmeans[:K] "
-                  "(with --teacher) or tokenizer files")
+  CLI::Option* tokenizers =
+      cmd->add_option("--tokenizers", args->tokenizers,
+                      "Comma-separated: label, random[:K], pixel-kmeans[:K], feature-kmeans[:K] "
+                      "(with --teacher) or tokenizer files")
       ->capture_default_str();
-  cmd->add_option("--blocks", args->blocks,
-                  "feature-kmeans: sweep teacher blocks, 'all' (every block, then after the "
-                  "final norm) or a list such as 0,5,-1");
+  CLI::Option* blocks =
+      cmd->add_option("--blocks", args->blocks,
+                      "feature-kmeans: sweep teacher blocks, 'all' (every block, then after the "
+                      "final norm) or a list such as 0,5,-1");
+  CLI::Option* tokens =
+      cmd->add_option("--tokens", args->tokens,
+                      "Score token files instead (no dataset): comma-separated .npy / .npz / "
+                      ".safetensors holding token ids [N, L] (and labels [N] or [N, L])");
+  for (CLI::Option* o : {data, split, fit_split, tokenizers, blocks}) tokens->excludes(o);
+  cmd->add_option("--labels", args->labels,
+                  "With --tokens: labels [N] or [N, L] for every token file (.npy, or 'labels' "
+                  "in .npz / .safetensors); default: the labels inside each token file")
+      ->needs(tokens);
+  cmd->add_option("--vocab", args->vocab, "With --tokens: K (0 = max id + 1)")
+      ->capture_default_str()
+      ->needs(tokens);
+  cmd->add_option("--bootstrap", args->bootstrap,
+                  "Bootstrap resamples of the images behind each 95% interval and paired "
+                  "comparison (0 = none)")
+      ->capture_default_str();
+  cmd->add_option("--bootstrap-seed", args->seed, "Seed of the bootstrap resamples")->capture_default_str();
   cmd->add_option("--json", args->json, "Write the results as JSON to this file");
-  cmd->add_option("--save-dir", args->save_dir, "Save the tokenizers fitted here");
+  cmd->add_option("--save-dir", args->save_dir, "Save the tokenizers fitted here")->excludes(tokens);
   cmd->add_flag("--per-class", args->per_class, "Also print each tokenizer's per-class table");
   add_fit_options(*cmd, args->build);
   cmd->callback([args, &global] { run_tcas(*args, global); });

@@ -95,25 +95,65 @@ std::unique_ptr<Tokenizer> build_tokenizer(const TokenizerRequest& request, cons
   return tokenizer;
 }
 
-TokenClassCounts count_token_classes(const Tokenizer& tokenizer, const Dataset& dataset,
-                                     int workers, torch::Device device) {
+namespace {
+
+/// Checks that `tokenizer` fits `dataset`, then calls fn(tokens [B, L], labels [B], indices [B])
+/// (int64, on the CPU) for every batch of an unaugmented pass in index order.
+void for_each_token_batch(
+    const Tokenizer& tokenizer, const Dataset& dataset, int workers, torch::Device device,
+    const std::function<void(const torch::Tensor&, const torch::Tensor&, const torch::Tensor&)>& fn) {
   const TokenizerSpec& spec = tokenizer.spec();
   CM_REQUIRE(dataset.height == dataset.width, dataset.source, ": images are not square");
   check_tokenizer_fits(spec, dataset.height, 3, dataset.source);
   CM_REQUIRE(spec.kind != "label" || spec.vocab == dataset.num_classes(), dataset.source,
              ": has ", dataset.num_classes(), " classes, the label tokenizer ", spec.vocab);
-  TokenClassCounts counts(spec.vocab, dataset.num_classes());
   EvalPassOptions pass;
   pass.image_size = spec.image_size;
   pass.workers = workers;
   for_each_eval_batch(dataset, spec.stats, pass, device, [&](const TensorBatch& batch) {
-    const torch::Tensor tokens =
-        tokenizer.tokenize({batch.images, batch.labels, batch.indices}).to(torch::kCPU).contiguous();
-    const torch::Tensor labels = batch.labels.to(torch::kCPU).contiguous();
-    counts.add(tokens.data_ptr<int64_t>(), labels.data_ptr<int64_t>(), tokens.size(0),
-               tokens.size(1));
+    fn(tokenizer.tokenize({batch.images, batch.labels, batch.indices}).to(torch::kCPU).contiguous(),
+       batch.labels.to(torch::kCPU).contiguous(), batch.indices.to(torch::kCPU).contiguous());
   });
+}
+
+}  // namespace
+
+TokenClassCounts count_token_classes(const Tokenizer& tokenizer, const Dataset& dataset,
+                                     int workers, torch::Device device) {
+  TokenClassCounts counts(tokenizer.spec().vocab, dataset.num_classes());
+  for_each_token_batch(tokenizer, dataset, workers, device,
+                       [&](const torch::Tensor& tokens, const torch::Tensor& labels,
+                           const torch::Tensor&) {
+                         counts.add(tokens.data_ptr<int64_t>(), labels.data_ptr<int64_t>(),
+                                    tokens.size(0), tokens.size(1));
+                       });
   return counts;
+}
+
+TokenLabelSet tokenize_split(const Tokenizer& tokenizer, const Dataset& dataset, int workers,
+                             torch::Device device) {
+  TokenLabelSet set;
+  set.images = dataset.size();
+  set.vocab = tokenizer.spec().vocab;
+  set.num_classes = dataset.num_classes();
+  set.labels.resize(set.images);
+  for_each_token_batch(tokenizer, dataset, workers, device,
+                       [&](const torch::Tensor& tokens, const torch::Tensor& labels,
+                           const torch::Tensor& indices) {
+                         set.patches = tokens.size(1);
+                         set.tokens.resize(set.images * set.patches);
+                         const auto t = tokens.accessor<int64_t, 2>();
+                         const auto y = labels.accessor<int64_t, 1>();
+                         const auto at = indices.accessor<int64_t, 1>();
+                         for (int64_t b = 0; b < tokens.size(0); ++b) {
+                           const int64_t i = at[b];
+                           set.labels[i] = static_cast<int32_t>(y[b]);
+                           for (int64_t p = 0; p < set.patches; ++p) {
+                             set.tokens[i * set.patches + p] = static_cast<int32_t>(t[b][p]);
+                           }
+                         }
+                       });
+  return set;
 }
 
 }  // namespace clustermim

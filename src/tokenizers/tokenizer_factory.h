@@ -9,6 +9,7 @@
 #include <string>
 
 #include "metrics/tcas.h"
+#include "metrics/tcas_bootstrap.h"
 #include "tokenizers/pixel_kmeans.h"
 #include "tokenizers/tokenizer.h"
 
@@ -48,5 +49,11 @@ std::unique_ptr<Tokenizer> build_tokenizer(const TokenizerRequest& request, cons
 /// Tokenizes every image of `dataset` (unaugmented) and counts tokens per class.
 TokenClassCounts count_token_classes(const Tokenizer& tokenizer, const Dataset& dataset,
                                      int workers, torch::Device device);
+
+/// Tokenizes every image of `dataset` (unaugmented, as count_token_classes does) and keeps the
+/// ids per image: tokens [N, L] and labels [N] as int32, vocab = the tokenizer's K, num_classes
+/// = the dataset's. What `tcas` bootstraps and `tokens encode` writes.
+TokenLabelSet tokenize_split(const Tokenizer& tokenizer, const Dataset& dataset, int workers,
+                             torch::Device device);
 
 }  // namespace clustermim
