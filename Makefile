@@ -1,5 +1,8 @@
 # clustermim: the two commands of the README, and the steps behind them.
-#   make demo   install what is missing, build, run the end-to-end demo on Fashion-MNIST
+#   make demo   install what is missing, build the library and the program (no tests, benchmarks
+#               or Python module), run the end-to-end demo on Fashion-MNIST
+#   make build  install what is missing, build everything: program, tests, benchmarks, and the
+#               Python module in build/python
 #   make test   install what is missing, build, run the test suite: unit tests, the fault drills,
 #               the torch-free code under ASan + UBSan, and every parser's fuzzer for a minute
 #   make bench  install the Python references too, build, run the benchmarks
@@ -11,7 +14,7 @@ FUZZ_SECONDS ?= 60
 JOBS ?= 2
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=Release
 
-.PHONY: all setup setup-bench build demo test unit faults sanitize fuzz bench clean
+.PHONY: all setup setup-bench configure build demo test unit faults sanitize fuzz bench clean
 
 all: build
 
@@ -21,11 +24,14 @@ setup:
 setup-bench:
 	bash scripts/setup.sh --bench
 
-build: setup
+configure: setup
 	cmake -S . -B $(BUILD) $(CMAKE_FLAGS) >/dev/null
+
+build: configure
 	cmake --build $(BUILD) -j$(JOBS)
 
-demo: build
+demo: configure
+	cmake --build $(BUILD) -j$(JOBS) --target clustermim
 	bash scripts/demo.sh $(BUILD)/clustermim
 
 test: unit faults sanitize fuzz

@@ -18,7 +18,7 @@ namespace {
 
 using testing::TempDir;
 
-Teacher tiny_teacher(const ChannelStats& stats) {
+FrozenEncoder tiny_teacher(const ChannelStats& stats) {
   VitConfig c;
   c.image_size = 8;
   c.patch_size = 2;
@@ -26,7 +26,7 @@ Teacher tiny_teacher(const ChannelStats& stats) {
   c.depth = 2;
   c.heads = 2;
   torch::manual_seed(4);
-  Teacher t;
+  FrozenEncoder t;
   t.encoder = VisionTransformer(c);
   t.encoder->eval();
   t.stats = stats;
@@ -72,7 +72,7 @@ TEST(FeatureKMeans, RenormalizesToTheTeachersStatistics) {
   data.std = {0.2f, 0.25f, 0.3f};
   teacher.mean = {0.1f, 0.2f, 0.3f};
   teacher.std = {0.5f, 0.5f, 0.5f};
-  Teacher t = tiny_teacher(teacher);
+  FrozenEncoder t = tiny_teacher(teacher);
   torch::manual_seed(1);
   const torch::Tensor pixels = torch::rand({2, 3, 8, 8});
   auto normalize = [&](const ChannelStats& s) {

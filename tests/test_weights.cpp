@@ -54,7 +54,7 @@ TEST(Weights, ExportImportGivesIdenticalFeatures) {
   EXPECT_EQ(f.metadata.at("format"), "pt");
   EXPECT_TRUE(f.contains("blocks.1.attn.qkv.weight"));
   EXPECT_FALSE(f.contains("encoder.cls_token"));
-  Teacher t = load_teacher(dir.file("enc.safetensors"));
+  FrozenEncoder t = load_encoder(dir.file("enc.safetensors"));
   EXPECT_EQ(t.encoder->config().heads, 2) << "heads come from our metadata";
   EXPECT_FLOAT_EQ(t.stats.mean[1], 0.2f);
   torch::NoGradGuard no_grad;
@@ -117,7 +117,7 @@ std::string write_timm_fixture(const TempDir& dir, const std::string& drop = "",
 
 TEST(Weights, HandBuiltTimmFileImports) {
   TempDir dir;
-  Teacher t = load_teacher(write_timm_fixture(dir));
+  FrozenEncoder t = load_encoder(write_timm_fixture(dir));
   const VitConfig& c = t.encoder->config();
   EXPECT_EQ(c.dim, 64);
   EXPECT_EQ(c.depth, 1);
@@ -135,19 +135,19 @@ TEST(Weights, HandBuiltTimmFileImports) {
 
 TEST(Weights, BadFilesNameFileAndTensor) {
   TempDir dir;
-  std::string msg = error_of([&] { load_teacher(write_timm_fixture(dir, "blocks.0.attn.proj.bias")); });
+  std::string msg = error_of([&] { load_encoder(write_timm_fixture(dir, "blocks.0.attn.proj.bias")); });
   EXPECT_NE(msg.find("timm.safetensors"), std::string::npos) << msg;
   EXPECT_NE(msg.find("blocks.0.attn.proj.bias"), std::string::npos) << msg;
-  msg = error_of([&] { load_teacher(write_timm_fixture(dir, "", "blocks.0.ls1.gamma")); });
+  msg = error_of([&] { load_encoder(write_timm_fixture(dir, "", "blocks.0.ls1.gamma")); });
   EXPECT_NE(msg.find("unexpected tensor 'blocks.0.ls1.gamma'"), std::string::npos) << msg;
-  msg = error_of([&] { load_teacher(write_timm_fixture(dir), 0, 3); });
+  msg = error_of([&] { load_encoder(write_timm_fixture(dir), 0, 3); });
   EXPECT_NE(msg.find("heads"), std::string::npos) << "64 is not a multiple of 3 heads: " << msg;
 }
 
 TEST(Weights, PosEmbedResampledToTheStudentGrid) {
   TempDir dir;
   const std::string path = write_timm_fixture(dir);
-  Teacher native = load_teacher(path), wide = load_teacher(path, 4);
+  FrozenEncoder native = load_encoder(path), wide = load_encoder(path, 4);
   EXPECT_EQ(wide.encoder->config().image_size, 8);
   const auto p = wide.encoder->named_parameters()["pos_embed"];
   EXPECT_EQ(p.sizes(), torch::IntArrayRef({1, 17, 64}));
@@ -168,7 +168,7 @@ TEST(Weights, CheckpointIsATeacher) {
   CheckpointInfo info;
   info.config = {{"mim", to_json(mc)}, {"stats", {{"mean", {0.5, 0.5, 0.5}}, {"std", {0.2, 0.2, 0.2}}}}};
   const std::string path = save_checkpoint(dir.path(), *model, &opt, nullptr, info, 1);
-  Teacher t = load_teacher(path);
+  FrozenEncoder t = load_encoder(path);
   EXPECT_FLOAT_EQ(t.stats.std[2], 0.2f);
   torch::NoGradGuard no_grad;
   model->encoder()->eval();
@@ -189,7 +189,7 @@ TEST(Weights, PythonRoundTrip) {
   const std::string cmd = "/usr/bin/python3 " + script + " " + dir.file("ours.safetensors") + " " +
                           dir.file("back.safetensors") + " 2 > " + dir.file("py.log") + " 2>&1";
   ASSERT_EQ(std::system(cmd.c_str()), 0) << std::ifstream(dir.file("py.log")).rdbuf();
-  Teacher t = load_teacher(dir.file("back.safetensors"), 0, 2);
+  FrozenEncoder t = load_encoder(dir.file("back.safetensors"), 0, 2);
   torch::NoGradGuard no_grad;
   a->eval();
   EXPECT_TRUE(torch::allclose(a->forward_features(images()), t.encoder->forward_features(images()),

@@ -6,10 +6,9 @@
 #include <iostream>
 
 #include "cli/context.h"
-#include "cli/pipeline.h"
 #include "core/error.h"
+#include "models/checkpoint_file.h"
 #include "models/vit_weights.h"
-#include "train/checkpoint.h"
 
 namespace clustermim {
 
@@ -25,9 +24,9 @@ void run_export(const ExportArgs& args, const GlobalOptions& global) {
   apply_global_options(global);
   CM_REQUIRE(args.format == "safetensors", "--format: only 'safetensors' is supported, got '",
              args.format, "'");
-  ChannelStats stats;
-  MimModel model = model_from_checkpoint(load_checkpoint(args.checkpoint), &stats);
-  save_encoder_safetensors(model->encoder(), stats, args.out);
+  const Checkpoint checkpoint = load_checkpoint(args.checkpoint);
+  MimModel model = load_model(checkpoint);
+  save_encoder_safetensors(model->encoder(), checkpoint_model_spec(checkpoint).stats, args.out);
   const VitConfig& c = model->encoder()->config();
   std::cout << "wrote the encoder of " << args.checkpoint << " to " << args.out
             << " (timm VisionTransformer names, float32)\nload it in Python with:\n"

@@ -102,7 +102,8 @@ void run_eval(const EvalArgs& args, const GlobalOptions& global) {
   std::string cache;
   if (!args.checkpoint.empty()) {
     const Checkpoint c = load_checkpoint(args.checkpoint);
-    model = model_from_checkpoint(c, &stats);
+    model = load_model(c);
+    stats = checkpoint_model_spec(c).stats;
     if (args.config_path.empty() && c.info.config.contains("run")) {
       config = resolve_config(default_run_config(), c.info.config["run"], args.sets, args.checkpoint);
     }

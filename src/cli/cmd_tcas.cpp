@@ -121,7 +121,7 @@ std::vector<int64_t> sweep_blocks(const TcasArgs& args) {
   std::vector<int64_t> blocks;
   if (args.blocks == "all") {
     CM_REQUIRE(!args.build.teacher.empty(), "--blocks all needs --teacher");
-    const int64_t depth = load_teacher(args.build.teacher, 0, args.build.teacher_heads).encoder->config().depth;
+    const int64_t depth = load_encoder(args.build.teacher, 0, args.build.teacher_heads).encoder->config().depth;
     for (int64_t b = 0; b < depth; ++b) blocks.push_back(b);
     blocks.push_back(-1);
     return blocks;

@@ -82,8 +82,7 @@ MethodResult run_method(const nlohmann::json& config, const std::string& method,
   r.model->to(device);
   if (method == "random-init") return r;
   r.dir = out_dir + "/" + method;
-  const nlohmann::json saved = {{"run", config}, {"method", method}, {"mim", to_json(mc)},
-                                {"stats", {{"mean", stats.mean}, {"std", stats.std}}}};
+  const nlohmann::json saved = {{"run", config}, {"method", method}};
   const std::string resume = fs::exists(r.dir) ? latest_checkpoint(r.dir) : "";
   spdlog::info("pretraining {} ({}, {} epochs){}", method, config["model"]["preset"].get<std::string>(),
                config["pretrain"]["epochs"].get<int64_t>(), resume.empty() ? "" : ", resuming");
@@ -92,19 +91,6 @@ MethodResult run_method(const nlohmann::json& config, const std::string& method,
   r.pretrain = pretrain(r.model, mc.target == "tokens" ? tokenizer : nullptr, train, stats,
                         options, device, saved, resume);
   return r;
-}
-
-MimModel model_from_checkpoint(const Checkpoint& checkpoint, ChannelStats* stats) {
-  const nlohmann::json& c = checkpoint.info.config;
-  CM_REQUIRE(c.contains("mim") && c.contains("stats"), checkpoint.file.source,
-             ": checkpoint has no model config (not written by clustermim pretrain?)");
-  MimModel model(mim_config_from_json(c["mim"]));
-  restore_model(checkpoint, *model);
-  if (stats != nullptr) {
-    stats->mean = c["stats"]["mean"].get<std::array<float, 3>>();
-    stats->std = c["stats"]["std"].get<std::array<float, 3>>();
-  }
-  return model;
 }
 
 EncoderEvalOptions encoder_eval_options(const nlohmann::json& config, int workers,

@@ -51,9 +51,6 @@ MethodResult run_method(const nlohmann::json& config, const std::string& method,
                         const std::string& out_dir, torch::Device device, int workers,
                         DistributedGroup* group = nullptr);
 
-/// Rebuilds the model saved in a checkpoint (its config and weights) and the stats it used.
-MimModel model_from_checkpoint(const Checkpoint& checkpoint, ChannelStats* stats);
-
 /// The evaluation settings of `config` (eval.*): `which` is "knn", "linear" or "both";
 /// `cache_dir` holds the fingerprinted feature files ("" = none).
 EncoderEvalOptions encoder_eval_options(const nlohmann::json& config, int workers,

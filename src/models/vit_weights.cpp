@@ -1,5 +1,5 @@
 /*
- * Encoder weights as timm-named safetensors, and teachers (see vit_weights.h).
+ * Encoder weights as timm-named safetensors, and frozen encoders from either file (see vit_weights.h).
  */
 #include "models/vit_weights.h"
 
@@ -11,7 +11,7 @@
 
 #include "backend/tensor_io.h"
 #include "core/error.h"
-#include "models/mim.h"
+#include "models/checkpoint_file.h"
 
 namespace clustermim {
 
@@ -149,49 +149,44 @@ void load_encoder_weights(const SafetensorsFile& file, VisionTransformer& encode
   }
 }
 
-Teacher load_teacher(const std::string& path, int64_t grid, int64_t heads) {
-  Teacher t;
-  t.source = path;
+FrozenEncoder frozen_encoder(const VitConfig& config, const SafetensorsFile& weights,
+                             const ChannelStats& stats, const std::string& source) {
+  FrozenEncoder t;
+  t.encoder = VisionTransformer(config);
+  t.stats = stats;
+  t.source = source;
+  load_encoder_weights(weights, t.encoder);
+  t.encoder->eval();
+  for (auto& p : t.encoder->parameters()) p.set_requires_grad(false);
+  return t;
+}
+
+FrozenEncoder load_encoder(const std::string& path, int64_t grid, int64_t heads) {
+  ChannelStats stats = imagenet_stats();
   SafetensorsFile weights;
   VitConfig config;
   if (std::filesystem::path(path).extension() == ".safetensors") {
     weights = load_safetensors(path);
     config = infer_vit_config(weights, heads);
-    const nlohmann::json stats = meta_json(weights, kStatsMeta);
-    t.stats = imagenet_stats();
-    if (stats.is_object()) {
+    const nlohmann::json recorded = meta_json(weights, kStatsMeta);
+    if (recorded.is_object()) {
       try {
-        t.stats.mean = stats.at("mean").get<std::array<float, 3>>();
-        t.stats.std = stats.at("std").get<std::array<float, 3>>();
+        stats.mean = recorded.at("mean").get<std::array<float, 3>>();
+        stats.std = recorded.at("std").get<std::array<float, 3>>();
       } catch (const nlohmann::json::exception& e) {
         fail(path, ": metadata '", kStatsMeta, "' is malformed (", e.what(), ")");
       }
     }
   } else {
-    const TensorFile ckpt = load_tensor_file(path, "CMCK");
-    const std::string prefix = "model/encoder.";
-    try {
-      const nlohmann::json& c = ckpt.meta.at("config");
-      config = mim_config_from_json(c.at("mim")).encoder;
-      t.stats.mean = c.at("stats").at("mean").get<std::array<float, 3>>();
-      t.stats.std = c.at("stats").at("std").get<std::array<float, 3>>();
-    } catch (const nlohmann::json::exception& e) {
-      fail(path, ": checkpoint has no model config (", e.what(), ")");
-    }
+    const Checkpoint checkpoint = load_checkpoint(path);
+    const CheckpointModelSpec& spec = checkpoint_model_spec(checkpoint);
+    config = spec.mim.encoder;
+    stats = spec.stats;
     if (heads > 0) config.heads = heads;
-    weights.source = path;
-    for (const TensorRecord& r : ckpt.tensors) {
-      if (r.name.rfind(prefix, 0) != 0) continue;
-      weights.tensors.push_back(r);
-      weights.tensors.back().name = r.name.substr(prefix.size());
-    }
+    weights = checkpoint_encoder_weights(checkpoint);
   }
   if (grid > 0) config.image_size = grid * config.patch_size;
-  t.encoder = VisionTransformer(config);
-  load_encoder_weights(weights, t.encoder);
-  t.encoder->eval();
-  for (auto& p : t.encoder->parameters()) p.set_requires_grad(false);
-  return t;
+  return frozen_encoder(config, weights, stats, path);
 }
 
 }  // namespace clustermim

@@ -9,7 +9,9 @@
  * patch_embed.proj.weight, grid from pos_embed, depth from the block indices), heads from our
  * metadata or the ViT convention D / 64. A classifier `head.*` is ignored.
  *
- * A teacher (feature tokenizers) is either such a file or a clustermim checkpoint (.cmck).
+ * load_encoder turns either such a file or a clustermim checkpoint (.cmck, read through
+ * models/checkpoint_file.h) into a frozen encoder ready for features: the teacher of a feature
+ * tokenizer, or a pretrained encoder to evaluate.
  */
 #pragma once
 
@@ -21,8 +23,8 @@
 
 namespace clustermim {
 
-/// A frozen encoder and the input normalization it was trained with.
-struct Teacher {
+/// A frozen encoder (eval mode, no gradients) and the input normalization it was trained with.
+struct FrozenEncoder {
   VisionTransformer encoder{nullptr};
   ChannelStats stats;   ///< per-channel mean/std its inputs must carry
   std::string source;   ///< the file it came from
@@ -47,9 +49,14 @@ VitConfig infer_vit_config(const SafetensorsFile& file, int64_t heads = 0);
 /// (bicubic, as timm's resample_abs_pos_embed).
 void load_encoder_weights(const SafetensorsFile& file, VisionTransformer& encoder);
 
-/// Loads a teacher from a .safetensors file or a clustermim checkpoint. `grid` > 0 builds the
-/// encoder for a grid x grid patch layout (input grid * patch pixels; pos_embed resampled) so
-/// that its tokens line up with a student's patches; `heads` as in infer_vit_config.
-Teacher load_teacher(const std::string& path, int64_t grid = 0, int64_t heads = 0);
+/// A frozen encoder of `config` with `weights` (timm names, as load_encoder_weights takes them).
+FrozenEncoder frozen_encoder(const VitConfig& config, const SafetensorsFile& weights,
+                             const ChannelStats& stats, const std::string& source);
+
+/// Loads a frozen encoder, on the CPU, from a .safetensors file or a clustermim checkpoint (any
+/// other extension). `grid` > 0 builds it for a grid x grid patch layout (input grid * patch
+/// pixels; pos_embed resampled) so that its tokens line up with a student's patches; `heads` as
+/// in infer_vit_config. Error naming the file on any problem.
+FrozenEncoder load_encoder(const std::string& path, int64_t grid = 0, int64_t heads = 0);
 
 }  // namespace clustermim

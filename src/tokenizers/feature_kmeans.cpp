@@ -39,7 +39,7 @@ torch::Tensor teacher_input(torch::Tensor x, const ChannelStats& from, const Cha
 }
 
 /// The teacher must tokenize `spec`'s images: same token grid and channels, a valid block.
-void check_teacher(const Teacher& teacher, const TokenizerSpec& spec, int64_t block) {
+void check_teacher(const FrozenEncoder& teacher, const TokenizerSpec& spec, int64_t block) {
   const VitConfig& t = teacher.encoder->config();
   CM_REQUIRE(t.image_size / t.patch_size == spec.grid(), teacher.source, ": teacher grid ",
              t.image_size / t.patch_size, " differs from the token grid ", spec.grid());
@@ -51,7 +51,7 @@ void check_teacher(const Teacher& teacher, const TokenizerSpec& spec, int64_t bl
 
 }  // namespace
 
-torch::Tensor teacher_patch_features(const Teacher& teacher, const torch::Tensor& images,
+torch::Tensor teacher_patch_features(const FrozenEncoder& teacher, const torch::Tensor& images,
                                      const ChannelStats& stats, int64_t block, bool normalize,
                                      bool bf16) {
   torch::NoGradGuard no_grad;
@@ -66,7 +66,7 @@ torch::Tensor teacher_patch_features(const Teacher& teacher, const torch::Tensor
   return normalize ? F::normalize(f, F::NormalizeFuncOptions().dim(-1)) : f;
 }
 
-FeatureKMeansTokenizer::FeatureKMeansTokenizer(TokenizerSpec spec, Teacher teacher,
+FeatureKMeansTokenizer::FeatureKMeansTokenizer(TokenizerSpec spec, FrozenEncoder teacher,
                                                const FeatureKMeansOptions& options,
                                                torch::Tensor centroids)
     : Tokenizer(std::move(spec)),
@@ -109,7 +109,7 @@ void FeatureKMeansTokenizer::save_state(TensorFile& file) const {
   }
 }
 
-torch::Tensor sample_patch_features(const Teacher& teacher, const Dataset& dataset,
+torch::Tensor sample_patch_features(const FrozenEncoder& teacher, const Dataset& dataset,
                                     const ChannelStats& stats, const FeatureKMeansOptions& o,
                                     torch::Device device) {
   const int64_t size = o.image_size > 0 ? o.image_size : dataset.height;
@@ -131,11 +131,10 @@ torch::Tensor sample_patch_features(const Teacher& teacher, const Dataset& datas
   return all.index_select(0, torch::tensor(rows, torch::kLong).to(all.device()));
 }
 
-std::unique_ptr<FeatureKMeansTokenizer> fit_feature_kmeans(Teacher teacher, const Dataset& dataset,
-                                                           const ChannelStats& stats,
-                                                           const FeatureKMeansOptions& o,
-                                                           torch::Device device,
-                                                           const KMeansProgress& progress) {
+std::unique_ptr<FeatureKMeansTokenizer> fit_feature_kmeans(
+    FrozenEncoder teacher, const Dataset& dataset, const ChannelStats& stats,
+    const FeatureKMeansOptions& o, torch::Device device,
+    const KMeansProgress& progress) {
   TokenizerSpec spec =
       fitted_spec("feature-kmeans", o.vocab, o.patch_size, o.image_size, stats, dataset);
   check_teacher(teacher, spec, o.block);
@@ -161,32 +160,32 @@ std::unique_ptr<FeatureKMeansTokenizer> fit_feature_kmeans(Teacher teacher, cons
 }
 
 std::unique_ptr<Tokenizer> load_feature_kmeans(TokenizerSpec spec, const TensorFile& file) {
-  Teacher teacher;
   FeatureKMeansOptions o;
-  SafetensorsFile weights;
+  VitConfig config;
+  ChannelStats stats;
+  std::string source;
   try {
     const nlohmann::json& t = file.meta.at("teacher");
-    teacher.encoder = VisionTransformer(vit_config_from_json(t.at("config")));
-    teacher.stats.mean = t.at("mean").get<std::array<float, 3>>();
-    teacher.stats.std = t.at("std").get<std::array<float, 3>>();
-    teacher.source = t.at("source").get<std::string>();
+    config = vit_config_from_json(t.at("config"));
+    stats.mean = t.at("mean").get<std::array<float, 3>>();
+    stats.std = t.at("std").get<std::array<float, 3>>();
+    source = t.at("source").get<std::string>();
     o.block = t.at("block").get<int64_t>();
     o.normalize = t.at("normalize").get<bool>();
     o.bf16 = t.at("bf16").get<bool>();
   } catch (const nlohmann::json::exception& e) {
     fail(file.source, ": feature tokenizer without a valid teacher record (", e.what(), ")");
   }
+  SafetensorsFile weights;
   weights.source = file.source;
   for (const TensorRecord& r : file.tensors) {
     if (r.name.rfind(kTeacherPrefix, 0) != 0) continue;
     weights.tensors.push_back(r);
     weights.tensors.back().name = r.name.substr(kTeacherPrefix.size());
   }
-  load_encoder_weights(weights, teacher.encoder);
-  teacher.encoder->eval();
-  for (auto& p : teacher.encoder->parameters()) p.set_requires_grad(false);
-  const torch::Tensor centroids = get_tensor(
-      file, "centroids", torch::IntArrayRef({spec.vocab, teacher.encoder->config().dim}));
+  FrozenEncoder teacher = frozen_encoder(config, weights, stats, source);
+  const torch::Tensor centroids =
+      get_tensor(file, "centroids", torch::IntArrayRef({spec.vocab, config.dim}));
   return std::make_unique<FeatureKMeansTokenizer>(std::move(spec), std::move(teacher), o, centroids);
 }
 

@@ -35,12 +35,12 @@ struct FeatureKMeansOptions {
 class FeatureKMeansTokenizer : public Tokenizer {
  public:
   /// centroids: [K, D] float32 with D the teacher's width.
-  FeatureKMeansTokenizer(TokenizerSpec spec, Teacher teacher, const FeatureKMeansOptions& options,
-                         torch::Tensor centroids);
+  FeatureKMeansTokenizer(TokenizerSpec spec, FrozenEncoder teacher,
+                         const FeatureKMeansOptions& options, torch::Tensor centroids);
   void to(torch::Device device) override;
   /// Patch features [B, L, D] float32 of images normalized with spec().stats, as clustered.
   torch::Tensor features(const torch::Tensor& images) const;
-  const Teacher& teacher() const { return teacher_; }
+  const FrozenEncoder& teacher() const { return teacher_; }
   const torch::Tensor& centroids() const { return centroids_; }
 
  protected:
@@ -48,7 +48,7 @@ class FeatureKMeansTokenizer : public Tokenizer {
   void save_state(TensorFile& file) const override;
 
  private:
-  Teacher teacher_;
+  FrozenEncoder teacher_;
   int64_t block_;
   bool normalize_, bf16_;
   torch::Tensor centroids_;
@@ -56,22 +56,21 @@ class FeatureKMeansTokenizer : public Tokenizer {
 
 /// Patch features [B, L, D] of `teacher` for `images` [B, C, S, S] normalized with `stats`
 /// (renormalized to the teacher's stats, resized to its input size). No gradients.
-torch::Tensor teacher_patch_features(const Teacher& teacher, const torch::Tensor& images,
+torch::Tensor teacher_patch_features(const FrozenEncoder& teacher, const torch::Tensor& images,
                                      const ChannelStats& stats, int64_t block, bool normalize,
                                      bool bf16);
 
 /// Patch features [M, D] sampled from the unaugmented images of `dataset` (M <= max_patches).
-torch::Tensor sample_patch_features(const Teacher& teacher, const Dataset& dataset,
+torch::Tensor sample_patch_features(const FrozenEncoder& teacher, const Dataset& dataset,
                                     const ChannelStats& stats, const FeatureKMeansOptions& options,
                                     torch::Device device);
 
 /// Fits K-means on sampled patch features; the teacher's grid must equal S / p (load it with
-/// load_teacher(path, S / p)).
-std::unique_ptr<FeatureKMeansTokenizer> fit_feature_kmeans(Teacher teacher, const Dataset& dataset,
-                                                           const ChannelStats& stats,
-                                                           const FeatureKMeansOptions& options,
-                                                           torch::Device device,
-                                                           const KMeansProgress& progress = nullptr);
+/// load_encoder(path, S / p)).
+std::unique_ptr<FeatureKMeansTokenizer> fit_feature_kmeans(
+    FrozenEncoder teacher, const Dataset& dataset, const ChannelStats& stats,
+    const FeatureKMeansOptions& options, torch::Device device,
+    const KMeansProgress& progress = nullptr);
 
 /// Rebuilds a feature K-means tokenizer from its file (used by load_tokenizer).
 std::unique_ptr<Tokenizer> load_feature_kmeans(TokenizerSpec spec, const TensorFile& file);

@@ -71,7 +71,7 @@ void save_tokenizer(const Tokenizer& tokenizer, const Provenance& provenance, co
 
 std::unique_ptr<Tokenizer> load_tokenizer_checked(const std::string& path, const Provenance& wanted,
                                                   const std::string& fresh_hint) {
-  const TensorFile file = load_tensor_file(path, "CMTK");
+  const TensorFile file = read_tokenizer_file(path);
   const nlohmann::json recorded = file.meta.value(kProvenanceKey, nlohmann::json());
   CM_REQUIRE(recorded.is_object(), path, ": records no provenance (written by an older clustermim), ",
              "so it cannot be checked against the current settings; ", fresh_hint);

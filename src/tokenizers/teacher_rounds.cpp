@@ -58,7 +58,7 @@ BlockChoice choose_teacher_block(const std::string& teacher, std::optional<int64
   }
   FeatureKMeansOptions o = base;
   o.max_patches = std::min<int64_t>(o.max_patches, 50000);
-  const Teacher model = load_teacher(teacher, o.image_size / o.patch_size);
+  const FrozenEncoder model = load_encoder(teacher, o.image_size / o.patch_size);
   // Two disjoint random parts of the training split: one to fit, one to score.
   const int64_t n_fit = std::min<int64_t>(train.size() / 2, 10000);
   const int64_t n_score = std::min<int64_t>(train.size() - n_fit, 5000);
@@ -120,7 +120,7 @@ std::unique_ptr<Tokenizer> prepare_round_tokenizer(const std::string& teacher,
   if (std::filesystem::exists(saved)) {
     tokenizer = load_tokenizer_checked(saved, wanted, fresh_hint);
   } else {
-    tokenizer = fit_feature_kmeans(load_teacher(teacher, o.image_size / o.patch_size), train,
+    tokenizer = fit_feature_kmeans(load_encoder(teacher, o.image_size / o.patch_size), train,
                                    stats, o, device);
     save_tokenizer(*tokenizer, wanted, saved);
   }

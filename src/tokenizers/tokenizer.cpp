@@ -7,8 +7,11 @@
  */
 #include "tokenizers/tokenizer.h"
 
+#include <filesystem>
+
 #include "core/error.h"
 #include "io/tensor_file.h"
+#include "models/checkpoint_file.h"
 #include "tokenizers/baseline_tokenizers.h"
 #include "tokenizers/feature_kmeans.h"
 #include "tokenizers/pixel_kmeans.h"
@@ -101,8 +104,15 @@ TensorFile Tokenizer::to_file() const {
 void Tokenizer::save(const std::string& path) const { save_tensor_file(path, to_file()); }
 
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path) {
-  return tokenizer_from_file(load_tensor_file(path, kTokenizerMagic));
+  if (std::filesystem::path(path).extension() == ".cmck") {
+    std::unique_ptr<Tokenizer> embedded = checkpoint_tokenizer(load_checkpoint(path));
+    CM_REQUIRE(embedded != nullptr, path, ": checkpoint holds no tokenizer (pixel targets)");
+    return embedded;
+  }
+  return tokenizer_from_file(read_tokenizer_file(path));
 }
+
+TensorFile read_tokenizer_file(const std::string& path) { return load_tensor_file(path, kTokenizerMagic); }
 
 std::unique_ptr<Tokenizer> tokenizer_from_file(const TensorFile& file) {
   const std::string& path = file.source;
@@ -116,6 +126,13 @@ std::unique_ptr<Tokenizer> tokenizer_from_file(const TensorFile& file) {
     return std::make_unique<RandomTokenizer>(std::move(spec), seed);
   }
   fail(path, ": unknown tokenizer kind '", spec.kind, "'");
+}
+
+std::unique_ptr<Tokenizer> checkpoint_tokenizer(const Checkpoint& checkpoint) {
+  std::optional<TensorFile> file = checkpoint_tokenizer_file(checkpoint);
+  if (!file) return nullptr;
+  file->magic = kTokenizerMagic;
+  return tokenizer_from_file(*file);
 }
 
 }  // namespace clustermim

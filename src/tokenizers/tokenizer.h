@@ -6,8 +6,9 @@
  *   feature-kmeans  nearest centroid of a frozen teacher ViT's patch feature (feature_kmeans.h)
  *   label         every patch gets its image's class (the oracle; TCAS = 0)
  *   random        uniform token, a fixed function of (seed, image index, patch position)
- * Each is saved as one self-describing tensor file (magic "CMTK") holding its kind, vocabulary,
- * patch size, image geometry, the normalization it expects and its fitted state.
+ * Each is saved as one self-describing tensor file (magic "CMTK", ".cmtk") holding its kind,
+ * vocabulary, patch size, image geometry, the normalization it expects and its fitted state; a
+ * training checkpoint (models/checkpoint_file.h) embeds the file of the tokenizer it trained on.
  */
 #pragma once
 
@@ -20,6 +21,8 @@
 #include "io/tensor_file.h"
 
 namespace clustermim {
+
+struct Checkpoint;  // models/checkpoint_file.h
 
 /// What a tokenizer sees: a batch of images with their identities.
 struct TokenizerInput {
@@ -75,10 +78,15 @@ class Tokenizer {
 TokenizerSpec fitted_spec(const std::string& kind, int64_t vocab, int64_t patch_size,
                           int64_t image_size, const ChannelStats& stats, const Dataset& dataset);
 
-/// Loads a tokenizer file; throws Error naming the file on any problem.
+/// Loads a tokenizer file, or the tokenizer embedded in a checkpoint when `path` ends in ".cmck";
+/// throws Error naming the file on any problem (a checkpoint without a tokenizer included).
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path);
+/// Reads and checks a tokenizer file's container (magic, CRC) without building the tokenizer.
+TensorFile read_tokenizer_file(const std::string& path);
 /// Rebuilds a tokenizer from a "CMTK" tensor file already in memory.
 std::unique_ptr<Tokenizer> tokenizer_from_file(const TensorFile& file);
+/// The tokenizer embedded in a checkpoint, or null when it has none (MAE).
+std::unique_ptr<Tokenizer> checkpoint_tokenizer(const Checkpoint& checkpoint);
 
 /// Throws Error (naming `source`) when images of size `image_size` with `channels` channels
 /// cannot be fed to this tokenizer.

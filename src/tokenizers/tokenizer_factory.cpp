@@ -41,7 +41,8 @@ std::unique_ptr<Tokenizer> build_feature_kmeans(const TokenizerRequest& request,
   o.workers = options.fit.workers;
   CM_REQUIRE(o.image_size % o.patch_size == 0, "patch size ", o.patch_size,
              " does not divide image size ", o.image_size);
-  Teacher teacher = load_teacher(options.teacher, o.image_size / o.patch_size, options.teacher_heads);
+  FrozenEncoder teacher =
+      load_encoder(options.teacher, o.image_size / o.patch_size, options.teacher_heads);
   return fit_feature_kmeans(std::move(teacher), fit_split, stats, o, device, progress);
 }
 

@@ -103,6 +103,7 @@ class Trainer {
     CM_REQUIRE(loader_.batches_per_epoch() > 0, "pretrain: dataset '", train.name, "' has fewer than ",
                o.batch_size, " images (one batch)");
     config_["provenance"] = pretrain_provenance(mc, tokenizer, train, stats, o).to_json();
+    spec_ = {mc, stats};
     if (o.group != nullptr) o.group->broadcast_from_main(model_->parameters());
     if (!o.out_dir.empty() && main_) make_dirs(o.out_dir);
   }
@@ -289,6 +290,7 @@ class Trainer {
     CheckpointInfo info;
     info.position = position_;
     info.config = config_;
+    info.model = spec_;
     info.extra = {{"skipped_steps", skipped_}};
     const Tokenizer* tokenizer = model_->config().target == "tokens" ? tokenizer_ : nullptr;
     try {
@@ -340,6 +342,7 @@ class Trainer {
   PretrainOptions o_;
   torch::Device device_;
   nlohmann::json config_;
+  CheckpointModelSpec spec_;  ///< the model and input stats, what load_model / load_encoder read
   int world_;  ///< processes in the data-parallel group (1 = alone)
   bool main_;  ///< rank 0 (or alone): logs, writes metrics and checkpoints
   AdamW optimizer_;

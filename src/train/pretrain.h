@@ -78,7 +78,8 @@ Provenance pretrain_provenance(const MimConfig& model, const Tokenizer* tokenize
 
 /// Trains `model` on `train` (moved to `device` first, so the optimizer state is built there).
 /// `tokenizer` supplies targets when the model's target is "tokens" (null for MAE). `config` is
-/// stored in checkpoints, with pretrain_provenance under "provenance". Resumes from `resume_from`
+/// stored in checkpoints, with pretrain_provenance under "provenance" and the model spec
+/// (model config and `stats`, what load_model and load_encoder read). Resumes from `resume_from`
 /// when non-empty; Error naming the file and what differs when that checkpoint was made under
 /// other settings (see pretrain_provenance).
 PretrainResult pretrain(MimModel& model, const Tokenizer* tokenizer, const Dataset& train,
