@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -168,6 +169,8 @@ nlohmann::json parse_toml(const std::string& text, const std::string& source) {
 }
 
 nlohmann::json load_toml_file(const std::string& path) {
+  std::error_code ec;
+  CM_REQUIRE(!std::filesystem::is_directory(path, ec), path, ": is a folder, expected a config file");
   std::ifstream in(path);
   CM_REQUIRE(in.good(), path, ": cannot open config file");
   std::stringstream text;

@@ -18,6 +18,8 @@ namespace clustermim {
 namespace fs = std::filesystem;
 
 std::vector<uint8_t> read_file_bytes(const std::string& path) {
+  std::error_code ec;
+  CM_REQUIRE(!fs::is_directory(path, ec), path, ": is a folder, expected a file");
   std::ifstream in(path, std::ios::binary | std::ios::ate);
   CM_REQUIRE(in.good(), path, ": cannot open (", std::strerror(errno), ")");
   const std::streamoff size = in.tellg();
