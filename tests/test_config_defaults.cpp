@@ -22,9 +22,9 @@ using testing::error_of;
 /// Every option struct field the accessors fill, as one JSON object (the test's view).
 nlohmann::json accessor_view(const nlohmann::json& c) {
   const MimConfig m = model_config(c, "clustermim");
-  const BuildOptions b = tokenizer_build_options(c, 3);
-  const PretrainOptions p = pretrain_options(c, "out", 3);
-  const EncoderEvalOptions e = eval_options(c, 3);
+  const BuildOptions b = tokenizer_build_options(c);
+  const PretrainOptions p = pretrain_options(c, "out");
+  const EncoderEvalOptions e = eval_options(c);
   const LinearProbeOptions& l = e.linear_options;
   return {
       {"model", {m.mask_ratio, m.norm_pix, m.vocab}},
@@ -47,16 +47,14 @@ nlohmann::json accessor_view(const nlohmann::json& c) {
   };
 }
 
-/// The same view of default-constructed structs (workers 3 and out_dir "out" as passed above).
+/// The same view of default-constructed structs (out_dir "out" as passed above); data.workers
+/// reaches the workers of all three, so their defaults must agree.
 nlohmann::json struct_view() {
   MimConfig m;
   BuildOptions b;
-  b.fit.workers = 3;
   PretrainOptions p;
-  p.workers = 3;
   p.out_dir = "out";
   EncoderEvalOptions e;
-  e.features.workers = 3;
   const LinearProbeOptions& l = e.linear_options;
   return {
       {"model", {m.mask_ratio, m.norm_pix, kDefaultVocab}},
@@ -152,16 +150,19 @@ TEST(ConfigDefaults, NewKeysReachTheirFields) {
   const nlohmann::json c = load_run_config(
       "", {"augment.scale_min=0.5", "augment.hflip=false", "eval.linear_momentum=0.8",
            "eval.linear_weight_decay=0.001", "eval.linear_warmup_epochs=3", "eval.linear_seed=7",
-           "eval.feature_batch=64"});
-  const PretrainOptions p = pretrain_options(c, "out", 1);
+           "eval.feature_batch=64", "data.workers=5"});
+  const PretrainOptions p = pretrain_options(c, "out");
+  EXPECT_EQ(p.workers, 5);
+  EXPECT_EQ(tokenizer_build_options(c).fit.workers, 5);
   EXPECT_FLOAT_EQ(p.augment.scale_min, 0.5f);
   EXPECT_FALSE(p.augment.hflip);
-  const EncoderEvalOptions e = eval_options(c, 1);
+  const EncoderEvalOptions e = eval_options(c);
   EXPECT_DOUBLE_EQ(e.linear_options.momentum, 0.8);
   EXPECT_DOUBLE_EQ(e.linear_options.weight_decay, 0.001);
   EXPECT_EQ(e.linear_options.warmup_epochs, 3);
   EXPECT_EQ(e.linear_options.seed, 7u);
   EXPECT_EQ(e.features.batch_size, 64);
+  EXPECT_EQ(e.features.workers, 5);
 }
 
 TEST(ConfigDefaults, UnknownAndInvalidKeysAreErrors) {
@@ -170,11 +171,14 @@ TEST(ConfigDefaults, UnknownAndInvalidKeysAreErrors) {
   const std::string type = error_of([] { load_run_config("", {"eval.linear_seed=1.5"}); });
   EXPECT_NE(type.find("eval.linear_seed"), std::string::npos) << type;
   const nlohmann::json bad_crop = load_run_config("", {"augment.scale_min=0.9", "augment.scale_max=0.5"});
-  const std::string crop = error_of([&] { pretrain_options(bad_crop, "out", 1); });
+  const std::string crop = error_of([&] { pretrain_options(bad_crop, "out"); });
   EXPECT_NE(crop.find("augment"), std::string::npos) << crop;
   const nlohmann::json bad_batch = load_run_config("", {"eval.feature_batch=0"});
-  const std::string batch = error_of([&] { eval_options(bad_batch, 1); });
+  const std::string batch = error_of([&] { eval_options(bad_batch); });
   EXPECT_NE(batch.find("eval.feature_batch"), std::string::npos) << batch;
+  const nlohmann::json no_workers = load_run_config("", {"data.workers=0"});
+  const std::string workers = error_of([&] { pretrain_options(no_workers, "out"); });
+  EXPECT_NE(workers.find("data.workers"), std::string::npos) << workers;
 }
 
 }  // namespace

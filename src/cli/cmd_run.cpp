@@ -45,8 +45,15 @@ struct EvalArgs {
   std::string json;
 };
 
-nlohmann::json resolved_config(const RunArgs& args) {
-  nlohmann::json config = load_run_config(args.config_path, args.sets);
+/// The `--set` overrides, then `--workers N` as data.workers when it was given.
+std::vector<std::string> overrides(const std::vector<std::string>& sets, const GlobalOptions& global) {
+  std::vector<std::string> out = sets;
+  if (global.workers_given) out.push_back("data.workers=" + std::to_string(global.workers));
+  return out;
+}
+
+nlohmann::json resolved_config(const RunArgs& args, const GlobalOptions& global) {
+  nlohmann::json config = load_run_config(args.config_path, overrides(args.sets, global));
   if (!args.out.empty()) config["run"]["out_dir"] = args.out;
   return config;
 }
@@ -68,7 +75,7 @@ void run_pretrain(const RunArgs& args, const GlobalOptions& global) {
     spdlog::info("data-parallel: {} processes (Gloo), {} threads each; rank 0 logs and checkpoints",
                  group.world_size(), at::get_num_threads());
   }
-  const nlohmann::json config = resolved_config(args);
+  const nlohmann::json config = resolved_config(args, global);
   const std::string out = config["run"]["out_dir"].get<std::string>();
   const Dataset train = open_dataset(config["data"]["dataset"].get<std::string>(),
                                      config["data"]["train_split"].get<std::string>(), global);
@@ -81,11 +88,11 @@ void run_pretrain(const RunArgs& args, const GlobalOptions& global) {
   std::unique_ptr<Tokenizer> tokenizer;
   if (args.method == "clustermim") {
     if (!group.is_main()) group.barrier();  // the others load what rank 0 fitted and saved
-    tokenizer = prepare_run_tokenizer(config, train, stats, out, device, global.workers);
+    tokenizer = prepare_run_tokenizer(config, train, stats, out, device);
     if (group.is_main()) group.barrier();
   }
   const MethodResult r = run_method(config, args.method, tokenizer.get(), train, stats, out,
-                                    device, global.workers, &group);
+                                    device, &group);
   if (!group.is_main()) return;
   std::cout << "pretrained " << args.method << ": " << r.pretrain.steps << " steps, last-epoch loss "
             << fixed(r.pretrain.last_loss, 4) << ", " << fixed(r.pretrain.images_per_second, 0)
@@ -96,7 +103,7 @@ void run_eval(const EvalArgs& args, const GlobalOptions& global) {
   const torch::Device device = apply_global_options(global);
   CM_REQUIRE(args.checkpoint.empty() != args.random_init.empty(),
              "eval: give exactly one of --checkpoint FILE or --random-init PRESET");
-  nlohmann::json config = load_run_config(args.config_path, args.sets);
+  nlohmann::json config = load_run_config(args.config_path, overrides(args.sets, global));
   ChannelStats stats;
   MimModel model{nullptr};
   std::string cache;
@@ -105,7 +112,8 @@ void run_eval(const EvalArgs& args, const GlobalOptions& global) {
     model = load_model(c);
     stats = checkpoint_model_spec(c).stats;
     if (args.config_path.empty() && c.info.config.contains("run")) {
-      config = resolve_config(default_run_config(), c.info.config["run"], args.sets, args.checkpoint);
+      config = resolve_config(default_run_config(), c.info.config["run"],
+                              overrides(args.sets, global), args.checkpoint);
     }
     cache = args.checkpoint + ".features";
   } else {
@@ -119,7 +127,7 @@ void run_eval(const EvalArgs& args, const GlobalOptions& global) {
   const Dataset test = open_dataset(data, config["data"]["eval_split"].get<std::string>(), global);
   if (args.checkpoint.empty()) stats = compute_channel_stats(train);
   const EncoderScores s = evaluate_encoder(model->encoder(), train, test, stats,
-                                           encoder_eval_options(config, global.workers, cache, args.which),
+                                           encoder_eval_options(config, cache, args.which),
                                            device);
   const nlohmann::json row = score_row(args.checkpoint.empty() ? "random-init" : args.checkpoint, s);
   if (args.which == "knn") {
@@ -136,12 +144,12 @@ void run_eval(const EvalArgs& args, const GlobalOptions& global) {
 nlohmann::json run_and_score(const nlohmann::json& config, const std::string& method,
                              const Tokenizer* tokenizer, const nlohmann::json& tcas,
                              const Dataset& train, const Dataset& test, const ChannelStats& stats,
-                             const std::string& out, torch::Device device, int workers) {
+                             const std::string& out, torch::Device device) {
   const auto t0 = std::chrono::steady_clock::now();
-  MethodResult r = run_method(config, method, tokenizer, train, stats, out, device, workers);
+  MethodResult r = run_method(config, method, tokenizer, train, stats, out, device);
   const std::string cache = r.dir.empty() ? "" : r.dir + "/features-step" + std::to_string(r.pretrain.steps);
   const EncoderScores s = evaluate_encoder(r.model->encoder(), train, test, stats,
-                                           encoder_eval_options(config, workers, cache), device);
+                                           encoder_eval_options(config, cache), device);
   nlohmann::json row = score_row(method, s);
   row["epochs"] = method == "random-init" ? 0 : config["pretrain"]["epochs"].get<int64_t>();
   row["wall_s"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -174,13 +182,14 @@ nlohmann::json tokenizer_tcas(const Tokenizer& tokenizer, const Dataset& test, i
 /// Rounds 2..run.rounds of bootstrapped ClusterMIM, each taught by the previous round's encoder.
 void run_bootstrap_rounds(const nlohmann::json& config, const Dataset& train, const Dataset& test,
                           const ChannelStats& stats, const std::string& out, torch::Device device,
-                          int workers, nlohmann::json& rows, nlohmann::json& rounds) {
+                          nlohmann::json& rows, nlohmann::json& rounds) {
+  const int workers = data_workers(config);
   std::string previous = "clustermim";
   for (int round = 2; round <= config["run"]["rounds"].get<int>(); ++round) {
     const std::string teacher = latest_checkpoint(out + "/" + previous);
     CM_REQUIRE(!teacher.empty(), out, "/", previous, ": no checkpoint to bootstrap round ", round, " from");
     const std::string method = "clustermim-r" + std::to_string(round);
-    FeatureKMeansOptions o = round_feature_options(config, workers);
+    FeatureKMeansOptions o = round_feature_options(config);
     nlohmann::json choice = prepare_block_choice(
         out + "/" + method + "-block.json", teacher,
         config["tokenizer"]["bootstrap_block"].get<std::string>(), o, train, stats,
@@ -191,7 +200,7 @@ void run_bootstrap_rounds(const nlohmann::json& config, const Dataset& train, co
         fresh_hint(out), device);
     const nlohmann::json tcas = tokenizer_tcas(*tokenizer, test, workers, device);
     nlohmann::json row = run_and_score(config, method, tokenizer.get(), tcas, train, test, stats,
-                                       out, device, workers);
+                                       out, device);
     row["round"] = round;
     row["teacher_block"] = choice["block"];
     rows.push_back(row);
@@ -205,7 +214,7 @@ void run_bootstrap_rounds(const nlohmann::json& config, const Dataset& train, co
 void run_all(const RunArgs& args, const GlobalOptions& global) {
   const auto start = std::chrono::steady_clock::now();
   const torch::Device device = apply_global_options(global);
-  const nlohmann::json config = resolved_config(args);
+  const nlohmann::json config = resolved_config(args, global);
   const std::string out = config["run"]["out_dir"].get<std::string>();
   if (args.fresh) clear_run_outputs(out);
   write_json(out + "/config.json", config);
@@ -222,18 +231,18 @@ void run_all(const RunArgs& args, const GlobalOptions& global) {
   std::unique_ptr<Tokenizer> tokenizer;
   nlohmann::json tcas;
   if (clustermim) {
-    tokenizer = prepare_run_tokenizer(config, train, stats, out, device, global.workers);
-    tcas = tokenizer_tcas(*tokenizer, test, global.workers, device);
+    tokenizer = prepare_run_tokenizer(config, train, stats, out, device);
+    tcas = tokenizer_tcas(*tokenizer, test, data_workers(config), device);
   }
   nlohmann::json rows = nlohmann::json::array(), rounds = nlohmann::json::array();
   for (const std::string& method : methods) {
     const Tokenizer* targets = method == "clustermim" ? tokenizer.get() : nullptr;
     nlohmann::json row = run_and_score(config, method, targets, tcas, train, test, stats, out,
-                                       device, global.workers);
+                                       device);
     if (method == "clustermim") row["round"] = 1;
     rows.push_back(row);
     if (method == "clustermim") {
-      run_bootstrap_rounds(config, train, test, stats, out, device, global.workers, rows, rounds);
+      run_bootstrap_rounds(config, train, test, stats, out, device, rows, rounds);
     }
   }
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -22,7 +22,10 @@ void add_global_options(CLI::App& app, GlobalOptions& o) {
                  "'none' disables)");
   app.add_option("--log-level", o.log_level, "trace | debug | info | warn | error")
       ->capture_default_str();
-  app.add_option("--workers", o.workers, "Data-loader threads")->capture_default_str();
+  app.add_option("--workers", o.workers,
+                 "Data-loader threads (pretrain, eval, run: overrides data.workers)")
+      ->capture_default_str()
+      ->each([&o](const std::string&) { o.workers_given = true; });
   app.add_flag("--strict-data", o.strict_data,
                "Stop on a corrupt sample in a dataset instead of skipping and counting it");
 }

@@ -20,7 +20,8 @@ struct GlobalOptions {
   std::string device = "auto";     ///< auto | cpu | cuda[:N]
   std::string cache_dir;           ///< decoded-dataset cache ("" = default, "none" = off)
   std::string log_level = "info";  ///< trace | debug | info | warn | error
-  int workers = 2;                 ///< data-loader threads
+  int workers = 2;                 ///< data-loader threads (pretrain/eval/run: data.workers)
+  bool workers_given = false;      ///< --workers was on the command line
   bool strict_data = false;        ///< a corrupt sample in a dataset is an error, not a skip
 };
 

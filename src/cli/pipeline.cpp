@@ -21,8 +21,7 @@ std::string fresh_hint(const std::string& out_dir) {
 
 std::unique_ptr<Tokenizer> prepare_run_tokenizer(const nlohmann::json& config, const Dataset& train,
                                                  const ChannelStats& stats,
-                                                 const std::string& out_dir, torch::Device device,
-                                                 int workers) {
+                                                 const std::string& out_dir, torch::Device device) {
   const nlohmann::json& t = config["tokenizer"];
   std::string request = t["file"].get<std::string>();
   if (request.empty()) {
@@ -30,7 +29,7 @@ std::unique_ptr<Tokenizer> prepare_run_tokenizer(const nlohmann::json& config, c
     if (request != "label") request += ":" + std::to_string(t["vocab"].get<int64_t>());
   }
   auto tokenizer = prepare_tokenizer(parse_tokenizer_request(request), train, stats,
-                                     tokenizer_build_options(config, workers),
+                                     tokenizer_build_options(config),
                                      out_dir + "/tokenizer.cmtk", fresh_hint(out_dir), device);
   const int64_t vocab = t["vocab"].get<int64_t>();
   CM_REQUIRE(tokenizer->spec().vocab == vocab, request, ": tokenizer has K = ",
@@ -39,8 +38,8 @@ std::unique_ptr<Tokenizer> prepare_run_tokenizer(const nlohmann::json& config, c
   return tokenizer;
 }
 
-FeatureKMeansOptions round_feature_options(const nlohmann::json& config, int workers) {
-  const BuildOptions b = tokenizer_build_options(config, workers);
+FeatureKMeansOptions round_feature_options(const nlohmann::json& config) {
+  const BuildOptions b = tokenizer_build_options(config);
   FeatureKMeansOptions o;
   o.vocab = b.fit.vocab;
   o.normalize = b.normalize_features;
@@ -49,7 +48,7 @@ FeatureKMeansOptions round_feature_options(const nlohmann::json& config, int wor
   o.max_patches = b.fit.max_patches;
   o.iterations = b.fit.iterations;
   o.seed = b.fit.seed;
-  o.workers = workers;
+  o.workers = b.fit.workers;
   o.bf16 = config["pretrain"]["bf16"].get<bool>();
   return o;
 }
@@ -73,7 +72,7 @@ void clear_run_outputs(const std::string& out_dir) {
 
 MethodResult run_method(const nlohmann::json& config, const std::string& method,
                         const Tokenizer* tokenizer, const Dataset& train, const ChannelStats& stats,
-                        const std::string& out_dir, torch::Device device, int workers,
+                        const std::string& out_dir, torch::Device device,
                         DistributedGroup* group) {
   MethodResult r;
   const MimConfig mc = model_config(config, method);
@@ -86,16 +85,16 @@ MethodResult run_method(const nlohmann::json& config, const std::string& method,
   const std::string resume = fs::exists(r.dir) ? latest_checkpoint(r.dir) : "";
   spdlog::info("pretraining {} ({}, {} epochs){}", method, config["model"]["preset"].get<std::string>(),
                config["pretrain"]["epochs"].get<int64_t>(), resume.empty() ? "" : ", resuming");
-  PretrainOptions options = pretrain_options(config, r.dir, workers);
+  PretrainOptions options = pretrain_options(config, r.dir);
   options.group = group;
   r.pretrain = pretrain(r.model, mc.target == "tokens" ? tokenizer : nullptr, train, stats,
                         options, device, saved, resume);
   return r;
 }
 
-EncoderEvalOptions encoder_eval_options(const nlohmann::json& config, int workers,
+EncoderEvalOptions encoder_eval_options(const nlohmann::json& config,
                                         const std::string& cache_dir, const std::string& which) {
-  EncoderEvalOptions o = eval_options(config, workers);
+  EncoderEvalOptions o = eval_options(config);
   o.knn = which != "linear";
   o.linear = which != "knn";
   o.cache_dir = cache_dir;

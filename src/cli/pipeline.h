@@ -26,12 +26,11 @@ std::string fresh_hint(const std::string& out_dir);
 /// and saved there with its provenance.
 std::unique_ptr<Tokenizer> prepare_run_tokenizer(const nlohmann::json& config, const Dataset& train,
                                                  const ChannelStats& stats,
-                                                 const std::string& out_dir, torch::Device device,
-                                                 int workers);
+                                                 const std::string& out_dir, torch::Device device);
 
 /// Feature K-means settings of a bootstrapped round (tokenizer.*, the model's geometry,
 /// pretrain.bf16); the block is set by the round's block choice.
-FeatureKMeansOptions round_feature_options(const nlohmann::json& config, int workers);
+FeatureKMeansOptions round_feature_options(const nlohmann::json& config);
 
 /// `--fresh`: deletes what pretrain and run write in `out_dir` (tokenizers, method folders with
 /// checkpoints or metrics, block choices, reports, config.json); other files stay.
@@ -48,12 +47,12 @@ struct MethodResult {
 /// builds the model (seeded by pretrain.seed). `group`: data-parallel ranks (null = alone).
 MethodResult run_method(const nlohmann::json& config, const std::string& method,
                         const Tokenizer* tokenizer, const Dataset& train, const ChannelStats& stats,
-                        const std::string& out_dir, torch::Device device, int workers,
+                        const std::string& out_dir, torch::Device device,
                         DistributedGroup* group = nullptr);
 
 /// The evaluation settings of `config` (eval.*): `which` is "knn", "linear" or "both";
 /// `cache_dir` holds the fingerprinted feature files ("" = none).
-EncoderEvalOptions encoder_eval_options(const nlohmann::json& config, int workers,
+EncoderEvalOptions encoder_eval_options(const nlohmann::json& config,
                                         const std::string& cache_dir,
                                         const std::string& which = "both");
 

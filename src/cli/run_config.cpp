@@ -67,7 +67,8 @@ nlohmann::json eval_defaults() {
 nlohmann::json default_run_config() {
   const MimConfig m;
   return {
-      {"data", {{"dataset", "fashion-mnist"}, {"train_split", "train"}, {"eval_split", "test"}}},
+      {"data", {{"dataset", "fashion-mnist"}, {"train_split", "train"}, {"eval_split", "test"},
+                {"workers", PretrainOptions().workers}}},
       {"model", {{"preset", "vit-tiny-28"}, {"mask_ratio", m.mask_ratio}, {"norm_pix", m.norm_pix}}},
       {"tokenizer", tokenizer_defaults()},
       {"pretrain", pretrain_defaults()},
@@ -94,7 +95,13 @@ MimConfig model_config(const nlohmann::json& c, const std::string& method) {
   return m;
 }
 
-BuildOptions tokenizer_build_options(const nlohmann::json& c, int workers) {
+int data_workers(const nlohmann::json& c) {
+  const int workers = c["data"]["workers"].get<int>();
+  CM_REQUIRE(workers >= 1, "data.workers must be >= 1, got ", workers);
+  return workers;
+}
+
+BuildOptions tokenizer_build_options(const nlohmann::json& c) {
   const MimConfig m = mim_preset(c["model"]["preset"].get<std::string>());
   const nlohmann::json& t = c["tokenizer"];
   BuildOptions b;
@@ -106,7 +113,7 @@ BuildOptions tokenizer_build_options(const nlohmann::json& c, int workers) {
   o.max_patches = t["max_patches"].get<int64_t>();
   o.iterations = t["iterations"].get<int>();
   o.seed = t["seed"].get<uint64_t>();
-  o.workers = workers;
+  o.workers = data_workers(c);
   b.random_seed = o.seed;
   b.teacher = t["teacher"].get<std::string>();
   b.teacher_block = t["teacher_block"].get<int64_t>();
@@ -115,7 +122,7 @@ BuildOptions tokenizer_build_options(const nlohmann::json& c, int workers) {
   return b;
 }
 
-PretrainOptions pretrain_options(const nlohmann::json& c, const std::string& out_dir, int workers) {
+PretrainOptions pretrain_options(const nlohmann::json& c, const std::string& out_dir) {
   const nlohmann::json& p = c["pretrain"];
   PretrainOptions o;
   o.epochs = p["epochs"].get<int64_t>();
@@ -138,19 +145,19 @@ PretrainOptions pretrain_options(const nlohmann::json& c, const std::string& out
   o.augment.ratio_min = a["ratio_min"].get<float>();
   o.augment.ratio_max = a["ratio_max"].get<float>();
   o.augment.hflip = a["hflip"].get<bool>();
-  o.workers = workers;
+  o.workers = data_workers(c);
   o.out_dir = out_dir;
   CM_REQUIRE(o.epochs >= 1 && o.batch_size >= 1, "pretrain.epochs and pretrain.batch_size must be >= 1");
   validate(o.augment);
   return o;
 }
 
-EncoderEvalOptions eval_options(const nlohmann::json& c, int workers) {
+EncoderEvalOptions eval_options(const nlohmann::json& c) {
   const nlohmann::json& e = c["eval"];
   EncoderEvalOptions o;
   o.features.batch_size = e["feature_batch"].get<int64_t>();
   o.features.bf16 = e["bf16"].get<bool>();
-  o.features.workers = workers;
+  o.features.workers = data_workers(c);
   CM_REQUIRE(o.features.batch_size >= 1, "eval.feature_batch must be >= 1, got ",
              o.features.batch_size);
   o.pooling = parse_pooling(e["pooling"].get<std::string>());

@@ -30,16 +30,19 @@ nlohmann::json load_run_config(const std::string& path, const std::vector<std::s
 /// ratio, target and vocabulary from the config.
 MimConfig model_config(const nlohmann::json& config, const std::string& method);
 
+/// data.workers: the data-loader threads of every pass over a dataset (>= 1; `--workers N` on
+/// the command line overrides it).
+int data_workers(const nlohmann::json& config);
+
 /// Tokenizer build options from the config (patch and image size from the model preset).
-BuildOptions tokenizer_build_options(const nlohmann::json& config, int workers);
+BuildOptions tokenizer_build_options(const nlohmann::json& config);
 
 /// Pretraining options, augmentation included; `out_dir` is the method's folder.
-PretrainOptions pretrain_options(const nlohmann::json& config, const std::string& out_dir,
-                                 int workers);
+PretrainOptions pretrain_options(const nlohmann::json& config, const std::string& out_dir);
 
 /// Evaluation options: feature extraction (batch, precision; image size 0 = the encoder's),
 /// pooling, k-NN and linear probe; both protocols on, no cache folder.
-EncoderEvalOptions eval_options(const nlohmann::json& config, int workers);
+EncoderEvalOptions eval_options(const nlohmann::json& config);
 
 /// The k-NN and linear-probe parts of eval_options.
 KnnOptions knn_options(const nlohmann::json& config);
