@@ -152,6 +152,7 @@ TEST(CliRun, PretrainEvaluateAndReport) {
   EXPECT_EQ(report["rounds"][0].at("sweep").size(), 7u) << "vit-tiny-28: 6 blocks + final norm";
   EXPECT_TRUE(report["rows"][2].at("linear_top1").is_number());
   EXPECT_EQ(report["config"]["pretrain"]["epochs"], 1);
+  EXPECT_EQ(report["config"]["data"]["workers"], 1) << "--workers 1 (run_cli) sets data.workers";
   EXPECT_TRUE(std::filesystem::exists(out + "/report.md"));
   EXPECT_TRUE(std::filesystem::exists(out + "/curves.png"));
   EXPECT_TRUE(std::filesystem::exists(out + "/mae/ckpt-000000004.cmck"));
