@@ -193,8 +193,8 @@ nlohmann::json compare_rows(const std::vector<ScoredRow>& rows, const BootstrapO
     out.push_back({{"tokenizer", row.name},
                    {"baseline", best->name},
                    {"difference", c.difference},
-                   {"ci_low", or_null(c.interval.low, rounds)},
-                   {"ci_high", or_null(c.interval.high, rounds)},
+                   {"difference_ci_low", or_null(c.interval.low, rounds)},
+                   {"difference_ci_high", or_null(c.interval.high, rounds)},
                    {"p_value", or_null(c.p_value, rounds)},
                    {"bootstrap_rounds", rounds}});
     table.push_back({row.name, best->name, fixed(c.difference, 4),

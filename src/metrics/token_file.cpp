@@ -163,21 +163,15 @@ TokenLabelSet assemble(IntArray tokens, const std::string& tokens_path, IntArray
   CM_REQUIRE(vocab >= 0, tokens_path, ": vocab must be >= 0 (0 = max id + 1), got ", vocab);
 
   const int32_t max_id = *std::max_element(tokens.values.begin(), tokens.values.end());
-  if (vocab == 0) vocab = int64_t{max_id} + 1;
-  if (max_id >= vocab) {
-    const int64_t at = std::find(tokens.values.begin(), tokens.values.end(), max_id) -
-                       tokens.values.begin();
-    fail(tokens_path, ": token id ", max_id, " at ", position(ts, at), " is not below vocab ",
-         vocab);
-  }
   TokenLabelSet set;
   set.images = ts[0];
   set.patches = ts[1];
-  set.vocab = vocab;
+  set.vocab = vocab == 0 ? int64_t{max_id} + 1 : vocab;
   set.num_classes = int64_t{*std::max_element(labels.values.begin(), labels.values.end())} + 1;
   set.labels_per_patch = ls.size() == 2;
   set.tokens = std::move(tokens.values);
   set.labels = std::move(labels.values);
+  check_token_labels(set.view(), tokens_path);
   return set;
 }
 

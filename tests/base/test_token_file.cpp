@@ -126,7 +126,7 @@ TEST_F(TokenFile, DecodesFromMemory) {
   EXPECT_EQ(s.images, 3);
   EXPECT_EQ(s.num_classes, 2);
   EXPECT_NE(error_of([&] { decode_token_labels(bytes.data(), bytes.size(), "mem.npz", 3); })
-                .find("mem.npz: token id 3 at [0, 1] is not below vocab 3"),
+                .find("mem.npz: token id 3 at image 0 patch 1 is outside [0, 3)"),
             std::string::npos);
 }
 
@@ -149,7 +149,7 @@ TEST_F(TokenFile, EveryProblemIsAOneLineErrorNamingTheFile) {
                 .find("tokens: value 2147483648 at [1, 1] is beyond int32"),
             std::string::npos);
   const std::string ok = npz("ok.npz", array_of("tokens", NpyDType::I32, {3, 2}, kTokens), labels);
-  EXPECT_NE(error(ok, "", 3).find("token id 3 at [0, 1] is not below vocab 3"), std::string::npos);
+  EXPECT_NE(error(ok, "", 3).find("token id 3 at image 0 patch 1 is outside [0, 3)"), std::string::npos);
   EXPECT_NE(error(npz("count.npz", array_of("tokens", NpyDType::I32, {3, 2}, kTokens),
                       array_of("labels", NpyDType::I32, {2}, {0, 1})))
                 .find("2 labels for 3 images"),

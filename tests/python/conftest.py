@@ -24,13 +24,6 @@ def cli():
     return path
 
 
-def require_cli_option(cli, command, option):
-    """Skips unless `clustermim <command> --help` lists `option` (a CLI that predates it)."""
-    help_text = subprocess.run([cli, *command, "--help"], capture_output=True, text=True).stdout
-    if option not in help_text:
-        pytest.skip(f"this clustermim has no `{' '.join(command)} {option}`")
-
-
 def run_cli(cli, *args):
     """Runs the CLI quietly; returns the completed process (check it yourself)."""
     return subprocess.run([cli, *map(str, args), "--log-level", "warn"], capture_output=True,

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import clustermim
-from conftest import assert_rows_close, reference_tcas, require_cli_option, run_cli
+from conftest import assert_rows_close, reference_tcas, run_cli
 
 ROW_KEYS = {"tcas", "alpha", "chance", "vocab", "k_used", "perplexity", "collision", "nmi",
             "left_out_mass", "patches", "tcas_ci_low", "tcas_ci_high", "bootstrap_rounds",
@@ -197,20 +197,18 @@ def cli_rows(cli, path, *options):
 
 @pytest.mark.parametrize("bootstrap", [0, 100])
 def test_equals_cli_on_the_same_token_file(cli, tmp_path, bootstrap):
-    require_cli_option(cli, ["tcas"], "--tokens")
     tokens, labels = random_tokens(120, 9, 40, 6, 14)
     path = tmp_path / "tokens.npz"
     np.savez(path, tokens=tokens.astype(np.int16), labels=labels.astype(np.int64))
-    (row,) = cli_rows(cli, path, "--bootstrap", bootstrap, "--seed", 5)
+    (row,) = cli_rows(cli, path, "--bootstrap", bootstrap, "--bootstrap-seed", 5)
     mine = clustermim.tcas(tokens, labels, bootstrap=bootstrap, seed=5)
     assert ROW_KEYS <= set(row)
-    assert_rows_close(mine, row, rtol=0, atol=1e-12)
+    assert_rows_close(mine, row, rtol=0, atol=1e-12, keys=ROW_KEYS)
     if bootstrap:
         assert mine["tcas_ci_low"] is not None
 
 
 def test_equals_cli_with_vocab_and_per_patch_labels(cli, tmp_path):
-    require_cli_option(cli, ["tcas"], "--tokens")
     tokens, _ = random_tokens(50, 4, 20, 3, 15)
     patch_labels = np.random.default_rng(16).integers(0, 3, size=(50, 4)).astype(np.int32)
     np.save(tmp_path / "tokens.npy", tokens)
@@ -219,16 +217,16 @@ def test_equals_cli_with_vocab_and_per_patch_labels(cli, tmp_path):
                       "--vocab", 64, "--bootstrap", 0)
     mine = clustermim.tcas(tokens, patch_labels, vocab=64)
     assert mine["vocab"] == 64
-    assert_rows_close(mine, row, rtol=0, atol=1e-12)
+    assert_rows_close(mine, row, rtol=0, atol=1e-12, keys=ROW_KEYS)
 
 
 def test_error_message_is_the_clis(cli, tmp_path):
-    require_cli_option(cli, ["tcas"], "--tokens")
-    tokens = np.array([[0, 3, -1, 2]], dtype=np.int32)
+    tokens = np.array([[0, 3, 1, 2]], dtype=np.int32)
     np.savez(tmp_path / "bad.npz", tokens=tokens, labels=np.zeros(1, np.int32))
-    done = run_cli(cli, "tcas", "--tokens", tmp_path / "bad.npz", "--bootstrap", 0)
+    done = run_cli(cli, "tcas", "--tokens", tmp_path / "bad.npz", "--vocab", 3, "--bootstrap", 0)
     assert done.returncode != 0
     with pytest.raises(ValueError) as error:
-        clustermim.tcas(tokens, np.zeros(1, np.int32))
+        clustermim.tcas(tokens, np.zeros(1, np.int32), vocab=3)
     problem = str(error.value).split(": ", 1)[1]  # after the "tcas: " prefix (the CLI's: the file)
+    assert problem == "token id 3 at image 0 patch 1 is outside [0, 3)"
     assert problem in done.stderr

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import clustermim
-from conftest import class_images, require_cli_option, run_cli
+from conftest import class_images, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +75,6 @@ def test_missing_tokenizer_file_raises_value_error(tmp_path):
 
 def test_encode_equals_cli_tokens_encode(cli, tmp_path, idx_dataset):
     """The CLI fits a tokenizer and encodes a split; Python loads both files and agrees."""
-    require_cli_option(cli, ["tokens", "encode"], "--tokenizer")
     path, _ = idx_dataset
     tokenizer_file = tmp_path / "pixel.cmtk"
     done = run_cli(cli, "tokenizer", "fit", "--data", path, "--kind", "pixel-kmeans:6",
