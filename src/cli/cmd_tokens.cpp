@@ -1,6 +1,8 @@
 /*
  * `clustermim tokens show`: a PNG of what a tokenizer does to a dataset's images (token maps,
  * frequent tokens, and the patches behind chosen tokens with their class mix).
+ * `clustermim tokens encode`: a split's token ids [N, L] and labels [N] written to a token file,
+ * the format `tcas --tokens` and numpy read (so tokenizations can be scored or compared later).
  */
 #include <spdlog/spdlog.h>
 
@@ -12,6 +14,7 @@
 #include "cli/token_picture.h"
 #include "core/error.h"
 #include "data/subset.h"
+#include "metrics/token_file.h"
 #include "tokenizers/tokenizer_factory.h"
 
 namespace clustermim {
@@ -43,6 +46,24 @@ std::vector<int64_t> parse_ids(const std::string& text, int64_t vocab) {
     ids.push_back(id);
   }
   return ids;
+}
+
+struct EncodeArgs {
+  std::string tokenizer;
+  std::string data = "fashion-mnist";
+  std::string split = "test";
+  std::string out = "tokens.npz";
+};
+
+void run_encode(const EncodeArgs& args, const GlobalOptions& global) {
+  const torch::Device device = apply_global_options(global);
+  const auto tokenizer = load_tokenizer(args.tokenizer);
+  tokenizer->to(device);
+  const Dataset data = open_dataset(args.data, args.split, global);
+  const TokenLabelSet set = tokenize_split(*tokenizer, data, global.workers, device);
+  save_token_labels(args.out, set);
+  std::cout << "wrote " << args.out << ": " << set.images << " images x " << set.patches
+            << " tokens (K = " << set.vocab << ")\n";
 }
 
 void run_show(const ShowArgs& args, const GlobalOptions& global) {
@@ -107,6 +128,18 @@ void register_tokens_command(CLI::App& app, GlobalOptions& global) {
   show->add_option("--patches", args->patches, "Patches per mosaic")->capture_default_str();
   show->add_option("--seed", args->seed, "Seed of the image sample")->capture_default_str();
   show->callback([args, &global] { run_show(*args, global); });
+
+  auto encode_args = std::make_shared<EncodeArgs>();
+  CLI::App* encode = tokens->add_subcommand(
+      "encode", "Token file: a split's token ids [N, L] and labels [N] (.npz, .npy, .safetensors)");
+  encode->add_option("--tokenizer", encode_args->tokenizer, "Tokenizer file (.cmtk)")->required();
+  encode->add_option("--data", encode_args->data, "Dataset: fashion-mnist | mnist | a path")
+      ->capture_default_str();
+  encode->add_option("--split", encode_args->split, "Split to encode")->capture_default_str();
+  encode->add_option("-o,--out", encode_args->out,
+                     ".npz (tokens and labels), .safetensors (the same) or .npy (tokens only)")
+      ->capture_default_str();
+  encode->callback([encode_args, &global] { run_encode(*encode_args, global); });
 }
 
 }  // namespace clustermim
