@@ -14,7 +14,7 @@
 #include "eval/features.h"
 #include "eval/knn.h"
 #include "eval/linear_probe.h"
-#include "eval/schedule.h"
+#include "train/schedule.h"
 #include "io/tensor_file.h"
 #include "support/fixtures.h"
 

@@ -10,7 +10,7 @@
 #include <chrono>
 
 #include "core/error.h"
-#include "eval/schedule.h"
+#include "train/schedule.h"
 
 namespace clustermim {
 

@@ -5,7 +5,7 @@
  * training the head on features extracted once is the same computation as MAE's loop, and much
  * cheaper. The head is BatchNorm1d(D, affine = false, eps 1e-6) followed by Linear(D, C) (weight
  * ~ N(0, 0.01^2), bias 0), trained with cross-entropy by SGD with momentum or MAE's LARS, with a
- * per-iteration cosine schedule (eval/schedule.h) after an optional linear warmup. Evaluation
+ * per-iteration cosine schedule (train/schedule.h) after an optional linear warmup. Evaluation
  * uses the BatchNorm running statistics. A run is a pure function of its inputs and the seed.
  */
 #pragma once

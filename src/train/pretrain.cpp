@@ -17,7 +17,7 @@
 #include "core/error.h"
 #include "core/progress.h"
 #include "data/loader.h"
-#include "eval/schedule.h"
+#include "train/schedule.h"
 #include "io/file_util.h"
 #include "train/adamw.h"
 #include "tokenizers/prepared_tokenizer.h"

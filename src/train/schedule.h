@@ -1,7 +1,8 @@
 /*
- * The learning-rate schedule shared by the linear probe and the training loops: linear warmup,
- * then a half-cycle cosine decay, evaluated per iteration (MAE's util/lr_sched.py, with the
- * fractional epoch replaced by an iteration count). Header-only and torch-free.
+ * The learning-rate schedule shared by pretraining, fine-tuning and the linear probe: linear
+ * warmup, then a half-cycle cosine decay, evaluated per iteration (MAE's util/lr_sched.py, with
+ * the fractional epoch replaced by an iteration count). Fine-tuning scales it per layer
+ * (train/layer_decay.h). Header-only and torch-free.
  */
 #pragma once
 
