@@ -48,6 +48,7 @@ BatchLoader::BatchLoader(const Dataset& dataset, LoaderOptions options)
              "loader: shard ", options_.shard, " of ", options_.shards, " is out of range");
   CM_REQUIRE(options_.image_size >= 0, "loader: image_size ", options_.image_size, " must be >= 0");
   if (options_.augment) validate(options_.augment_options);
+  if (options_.augment && options_.finetune) validate(*options_.finetune);
   size_ = options_.image_size > 0
               ? options_.image_size
               : static_cast<int>(std::min(dataset_.height, dataset_.width));
@@ -105,8 +106,10 @@ void BatchLoader::build_batch(int64_t b, Batch& batch) const {
     float* out = batch.images.data() + k * floats;
     if (options_.augment) {
       Rng rng(sample_seed(options_.seed, epoch_, first + k));
-      batch.crops[k] = train_transform(image, size_, options_.stats, options_.augment_options,
-                                       rng, out);
+      batch.crops[k] =
+          options_.finetune
+              ? finetune_transform(image, size_, options_.stats, *options_.finetune, rng, out).crop
+              : train_transform(image, size_, options_.stats, options_.augment_options, rng, out);
     } else {
       eval_transform(image, size_, options_.stats, out);
     }

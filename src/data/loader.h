@@ -21,10 +21,12 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
 #include "data/dataset.h"
+#include "data/finetune_augment.h"
 #include "data/transforms.h"
 
 namespace clustermim {
@@ -38,6 +40,9 @@ struct LoaderOptions {
   int image_size = 0;          ///< output side S; 0 = the dataset's (shorter) side
   ChannelStats stats;          ///< normalization
   AugmentOptions augment_options;
+  /// Fine-tuning augmentation: when set (and augment), finetune_transform with these options
+  /// replaces train_transform, drawn from the same per-sample Rng. Empty = pretraining's.
+  std::optional<FinetuneAugmentOptions> finetune;
   uint64_t seed = 0;           ///< order and augmentation come from (seed, epoch) only
   int workers = 2;             ///< threads building batches; 0 = build them in next()
   int prefetch = 2;            ///< batches ready ahead per worker (>= 1)

@@ -136,6 +136,32 @@ void apply_crop(const ImageView& image, const CropBox& box, int size, const Chan
   write_chw(resized, box.flipped, stats, out);
 }
 
+void crop_resize(const ImageView& image, const CropBox& box, int size, uint8_t* out) {
+  check_image(image);
+  check_size(size);
+  CM_CHECK(box.top >= 0 && box.left >= 0 && box.height > 0 && box.width > 0 &&
+               box.top + box.height <= image.height && box.left + box.width <= image.width,
+           "crop box out of the image");
+  const cv::Mat roi = as_mat(image)(cv::Rect(box.left, box.top, box.width, box.height));
+  cv::Mat resized = roi;
+  if (box.height != size || box.width != size)
+    cv::resize(roi, resized, cv::Size(size, size), 0, 0, cv::INTER_CUBIC);
+  const int channels = image.channels;
+  for (int y = 0; y < size; ++y) {
+    const uint8_t* src = resized.ptr<uint8_t>(y);
+    uint8_t* dst = out + static_cast<int64_t>(y) * size * 3;
+    for (int x = 0; x < size; ++x) {
+      const uint8_t* pixel = src + (box.flipped ? size - 1 - x : x) * channels;
+      for (int c = 0; c < 3; ++c) dst[x * 3 + c] = pixel[channels == 3 ? c : 0];
+    }
+  }
+}
+
+void normalize_image(const ImageView& image, const ChannelStats& stats, float* out) {
+  check_image(image);
+  write_chw(as_mat(image), false, stats, out);
+}
+
 CropBox train_transform(const ImageView& image, int size, const ChannelStats& stats,
                         const AugmentOptions& options, Rng& rng, float* out) {
   check_image(image);

@@ -83,6 +83,15 @@ CropBox sample_crop(int height, int width, const AugmentOptions& options, Rng& r
 void apply_crop(const ImageView& image, const CropBox& box, int size, const ChannelStats& stats,
                 float* out);
 
+/// The uint8 half of apply_crop: crops `box` out of `image`, resizes it to [size, size]
+/// (bicubic), mirrors it when `box.flipped`, and writes `out` [size, size, 3] (grayscale
+/// repeated), for augmentations that work on pixels (RandAugment) before normalize_image.
+void crop_resize(const ImageView& image, const CropBox& box, int size, uint8_t* out);
+
+/// The float half: writes the uint8 image `image` [H, W, 1|3] normalized as the transforms do
+/// to `out` [3, H, W]. crop_resize + normalize_image = apply_crop, bit for bit.
+void normalize_image(const ImageView& image, const ChannelStats& stats, float* out);
+
 /// Training transform: sample_crop + apply_crop. Writes `out` [3, size, size]; returns the crop.
 CropBox train_transform(const ImageView& image, int size, const ChannelStats& stats,
                         const AugmentOptions& options, Rng& rng, float* out);
