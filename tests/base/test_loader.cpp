@@ -1,6 +1,6 @@
 /*
  * Tests of BatchLoader: epoch coverage, drop_last, determinism across seeds, epochs and worker
- * counts, data-parallel shards, resuming mid-epoch, exception propagation from workers and clean shutdown. Datasets
+ * counts (the fine-tuning augmentation too), data-parallel shards, resuming mid-epoch, exception propagation from workers and clean shutdown. Datasets
  * are built by hand (random pixels), never through load_dataset.
  */
 #include <gtest/gtest.h>
@@ -250,6 +250,36 @@ TEST(Loader, GrayscaleAndImageSize) {
   ASSERT_EQ(batches.size(), 4u);
   EXPECT_EQ(batches[0].image_size, 16);
   EXPECT_EQ(batches[0].images.size(), 5u * 3 * 16 * 16);
+}
+
+TEST(Loader, FinetuneAugmentIsWorkerIndependentAndReplacesPretraining) {
+  const auto ds = make_dataset(60, 16);
+  auto o = small_options(8, 1);
+  o.image_size = 12;
+  o.finetune = FinetuneAugmentOptions{};
+  o.finetune->erasing.probability = 0.5;
+  BatchLoader one(ds, o);
+  o.workers = 3;
+  BatchLoader three(ds, o);
+  const auto reference = collect(one, 2);
+  expect_same(reference, collect(three, 2));
+  // Each image is finetune_transform with the sample's Rng, not train_transform.
+  auto pretrain = o;
+  pretrain.finetune.reset();
+  BatchLoader plain(ds, pretrain);
+  const auto plain_batches = collect(plain, 2);
+  int differing = 0;
+  for (size_t b = 0; b < reference.size(); ++b)
+    differing += reference[b].images != plain_batches[b].images;
+  EXPECT_GE(differing, static_cast<int>(reference.size()) - 1);
+  // Evaluation ignores it.
+  o.augment = false;
+  pretrain.augment = false;
+  BatchLoader eval_ft(ds, o), eval_plain(ds, pretrain);
+  expect_same(collect(eval_ft, 0), collect(eval_plain, 0));
+  o.augment = true;
+  o.finetune->rand_augment.magnitude = 12;
+  EXPECT_THROW(BatchLoader(ds, o), Error);
 }
 
 }  // namespace

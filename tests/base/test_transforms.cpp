@@ -1,15 +1,18 @@
 /*
  * Tests of the image transforms: exact normalization, torchvision's center-crop rounding,
  * grayscale expansion, RandomResizedCrop statistics (area, ratio, flips) and invariants of the
- * augmented output. Images are built by hand.
+ * augmented output; the uint8 crop + normalize split and the fine-tuning transform built on it.
+ * Images are built by hand.
  */
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cmath>
 #include <random>
 #include <vector>
 
 #include "core/error.h"
+#include "data/finetune_augment.h"
 #include "data/transforms.h"
 
 namespace clustermim {
@@ -217,6 +220,73 @@ TEST(Transforms, RejectsBadInput) {
   bad = AugmentOptions{};
   bad.ratio_min = 0;
   EXPECT_THROW(validate(bad), Error);
+}
+
+TEST(Transforms, CropResizeThenNormalizeIsApplyCrop) {
+  const auto stats = test_stats();
+  for (const int channels : {1, 3}) {
+    const auto img = random_image(20, 17, channels, 7);
+    for (const CropBox box : {CropBox{2, 3, 11, 9, false}, CropBox{0, 0, 20, 17, true},
+                              CropBox{4, 1, 10, 10, true}}) {
+      std::vector<float> expected(static_cast<size_t>(transformed_floats(10)));
+      apply_crop(img.view(), box, 10, stats, expected.data());
+      std::vector<uint8_t> pixels(10 * 10 * 3);
+      crop_resize(img.view(), box, 10, pixels.data());
+      std::vector<float> got(expected.size());
+      normalize_image({pixels.data(), 10, 10, 3}, stats, got.data());
+      ASSERT_TRUE(got == expected) << channels << " channels, flipped " << box.flipped;
+    }
+  }
+}
+
+TEST(Transforms, FinetuneWithoutRandAugmentAndErasingIsTrainTransform) {
+  const auto img = random_image(24, 20, 3, 8);
+  const auto stats = test_stats();
+  FinetuneAugmentOptions options;
+  options.rand_augment.ops = 0;
+  options.erasing.probability = 0;
+  std::vector<float> a(static_cast<size_t>(transformed_floats(12))), b(a.size());
+  for (uint64_t seed = 0; seed < 20; ++seed) {
+    Rng ra(seed), rb(seed);
+    const auto draw = finetune_transform(img.view(), 12, stats, options, ra, a.data());
+    const auto crop = train_transform(img.view(), 12, stats, options.crop, rb, b.data());
+    ASSERT_TRUE(a == b) << seed;
+    ASSERT_EQ(draw.crop.top, crop.top);
+    ASSERT_EQ(draw.crop.flipped, crop.flipped);
+    ASSERT_FALSE(draw.erased);
+  }
+}
+
+TEST(Transforms, FinetuneTransformIsDeterministicAndAugments) {
+  const auto gray = random_image(24, 20, 1, 9);
+  const auto stats = test_stats();
+  const FinetuneAugmentOptions options;
+  auto run = [&](uint64_t seed) {
+    std::vector<float> out(static_cast<size_t>(transformed_floats(16)));
+    Rng rng(seed);
+    finetune_transform(gray.view(), 16, stats, options, rng, out.data());
+    return out;
+  };
+  EXPECT_TRUE(run(3) == run(3));
+  EXPECT_FALSE(run(3) == run(4));
+  ChannelStats imagenet;
+  imagenet.mean = {0.485f, 0.456f, 0.406f};
+  EXPECT_EQ(mean_fill(imagenet), (std::array<uint8_t, 3>{124, 116, 104}));  // timm's img_mean
+  // With erasing off, every output value is a normalized byte.
+  FinetuneAugmentOptions no_erase;
+  no_erase.erasing.probability = 0;
+  std::vector<float> out(static_cast<size_t>(transformed_floats(16)));
+  for (uint64_t seed = 0; seed < 10; ++seed) {
+    Rng rng(seed);
+    finetune_transform(gray.view(), 16, stats, no_erase, rng, out.data());
+    for (int c = 0; c < 3; ++c)
+      for (int i = 0; i < 16 * 16; ++i) {
+        const float v = out[c * 256 + i] * stats.std[c] + stats.mean[c];
+        ASSERT_GE(v, -1e-5f);
+        ASSERT_LE(v, 1 + 1e-5f);
+        ASSERT_NEAR(v * 255, std::round(v * 255), 1e-3);
+      }
+  }
 }
 
 }  // namespace
