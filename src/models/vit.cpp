@@ -23,6 +23,8 @@ void validate_vit_config(const VitConfig& c) {
   CM_REQUIRE(c.dim % 4 == 0, "encoder: dim ", c.dim,
              " must be a multiple of 4 (2-D sin-cos position embedding)");
   CM_REQUIRE(c.mlp_ratio > 0, "encoder: mlp_ratio must be positive, got ", c.mlp_ratio);
+  CM_REQUIRE(c.drop_path >= 0 && c.drop_path < 1, "encoder: drop_path must be in [0, 1), got ",
+             c.drop_path);
 }
 
 torch::Tensor sincos_pos_embed_2d(int64_t dim, int64_t grid, bool cls) {
@@ -79,7 +81,25 @@ torch::nn::LayerNorm layer_norm(int64_t dim) {
 }
 }  // namespace
 
-BlockImpl::BlockImpl(int64_t dim, int64_t heads, double mlp_ratio) {
+torch::Tensor drop_path(const torch::Tensor& x, double rate, bool training) {
+  CM_REQUIRE(rate >= 0 && rate < 1, "drop_path: rate must be in [0, 1), got ", rate);
+  if (!training || rate == 0) return x;
+  const double keep = 1.0 - rate;
+  std::vector<int64_t> shape(static_cast<size_t>(x.dim()), 1);
+  shape[0] = x.size(0);
+  const torch::Tensor kept = torch::empty(shape, x.options()).bernoulli_(keep).div_(keep);
+  return x * kept;
+}
+
+std::vector<double> drop_path_rates(double rate, int64_t depth) {
+  std::vector<double> rates(static_cast<size_t>(depth), 0.0);
+  for (int64_t i = 1; i < depth; ++i)
+    rates[static_cast<size_t>(i)] = rate * static_cast<double>(i) / static_cast<double>(depth - 1);
+  return rates;
+}
+
+BlockImpl::BlockImpl(int64_t dim, int64_t heads, double mlp_ratio, double drop_path)
+    : drop_path_(drop_path) {
   norm1_ = register_module("norm1", layer_norm(dim));
   attn_ = register_module("attn", Attention(dim, heads));
   norm2_ = register_module("norm2", layer_norm(dim));
@@ -87,8 +107,9 @@ BlockImpl::BlockImpl(int64_t dim, int64_t heads, double mlp_ratio) {
 }
 
 torch::Tensor BlockImpl::forward(const torch::Tensor& x) {
-  const torch::Tensor y = x + attn_(norm1_(x));
-  return y + mlp_(norm2_(y));
+  const bool train = is_training();
+  const torch::Tensor y = x + drop_path(attn_(norm1_(x)), drop_path_, train);
+  return y + drop_path(mlp_(norm2_(y)), drop_path_, train);
 }
 
 PatchEmbedImpl::PatchEmbedImpl(int64_t in_chans, int64_t dim, int64_t patch) {
@@ -126,8 +147,8 @@ VisionTransformerImpl::VisionTransformerImpl(const VitConfig& config) : config_(
   patch_embed_ =
       register_module("patch_embed", PatchEmbed(config_.in_chans, d, config_.patch_size));
   blocks_ = register_module("blocks", torch::nn::ModuleList());
-  for (int64_t i = 0; i < config_.depth; ++i)
-    blocks_->push_back(Block(d, config_.heads, config_.mlp_ratio));
+  for (const double rate : drop_path_rates(config_.drop_path, config_.depth))
+    blocks_->push_back(Block(d, config_.heads, config_.mlp_ratio, rate));
   norm_ = register_module("norm", layer_norm(d));
 
   torch::NoGradGuard no_grad;

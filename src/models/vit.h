@@ -9,10 +9,13 @@
  * As in MAE, pos_embed is a *frozen parameter* (requires_grad = false) holding the sin-cos table,
  * not a buffer: it then appears in named_parameters() under timm's name. Optimizers must skip
  * parameters that do not require grad. Initialisation follows MAE (see VisionTransformerImpl).
+ * Stochastic depth (timm's drop_path_rate) is a training setting of the config: it has no
+ * parameters, so it does not change the state dict.
  */
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "backend/torch_pch.h"
 
@@ -27,6 +30,10 @@ struct VitConfig {
   int64_t depth = 12;       ///< number of blocks
   int64_t heads = 3;        ///< attention heads
   double mlp_ratio = 4.0;   ///< MLP hidden width = int(D * mlp_ratio) (timm)
+  /// Stochastic depth rate in [0, 1) (timm's drop_path_rate; 0 = off). Block i of `depth`
+  /// drops its residual branches at rate drop_path * i / (depth - 1), timm's linspace. A
+  /// training setting, not part of the shape: to_json / vit_config_from_json leave it out.
+  double drop_path = 0.0;
 };
 
 /// Throws clustermim::Error unless the config describes a buildable encoder.
@@ -72,14 +79,28 @@ class MlpImpl : public torch::nn::Module {
 };
 TORCH_MODULE(Mlp);
 
-/// Pre-norm transformer block: x + attn(norm1(x)), then x + mlp(norm2(x)). LayerNorm eps 1e-6.
+/// Stochastic depth (timm `drop_path`): when `training` and rate > 0, each sample of x [B, ...]
+/// is zeroed with probability `rate` (one Bernoulli draw per sample, on x's device from its
+/// default generator) and the kept samples are scaled by 1 / (1 - rate); otherwise x itself.
+/// Requires 0 <= rate < 1.
+torch::Tensor drop_path(const torch::Tensor& x, double rate, bool training);
+
+/// Per-block stochastic depth rates: rate * i / (depth - 1) for i in [0, depth) (torch.linspace
+/// as timm builds them; [0] for depth 1).
+std::vector<double> drop_path_rates(double rate, int64_t depth);
+
+/// Pre-norm transformer block: x + drop_path(attn(norm1(x))), then x + drop_path(mlp(norm2(x))).
+/// LayerNorm eps 1e-6. Drop path acts only in training mode (is_training()).
 class BlockImpl : public torch::nn::Module {
  public:
-  BlockImpl(int64_t dim, int64_t heads, double mlp_ratio);
+  BlockImpl(int64_t dim, int64_t heads, double mlp_ratio, double drop_path = 0.0);
   /// x [B, N, D] -> [B, N, D].
   torch::Tensor forward(const torch::Tensor& x);
+  /// This block's stochastic depth rate.
+  double drop_path_rate() const { return drop_path_; }
 
  private:
+  double drop_path_;
   torch::nn::LayerNorm norm1_{nullptr}, norm2_{nullptr};
   Attention attn_{nullptr};
   Mlp mlp_{nullptr};

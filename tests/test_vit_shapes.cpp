@@ -1,0 +1,94 @@
+/*
+ * ViTs of any shape and stochastic depth (issue 17, item 4). Drop path: the identity in eval mode
+ * and at rate 0, per-sample Bernoulli keep with 1/keep scaling in training, timm's linear rate
+ * schedule over the blocks.
+ */
+#include <gtest/gtest.h>
+
+#include "core/error.h"
+#include "models/mim.h"
+
+namespace clustermim {
+namespace {
+
+VitConfig small_vit(double drop) {
+  VitConfig c;
+  c.image_size = 8;
+  c.patch_size = 4;
+  c.dim = 16;
+  c.depth = 3;
+  c.heads = 2;
+  c.drop_path = drop;
+  return c;
+}
+
+TEST(DropPath, IsTheIdentityInEvalModeAndAtRateZero) {
+  torch::manual_seed(0);
+  const torch::Tensor x = torch::randn({64, 5, 8});
+  EXPECT_TRUE(torch::equal(drop_path(x, 0.5, /*training=*/false), x));
+  EXPECT_TRUE(torch::equal(drop_path(x, 0.0, /*training=*/true), x));
+  // A whole encoder: eval mode gives exactly the output of the same weights without drop path.
+  torch::manual_seed(1);
+  VisionTransformer with(small_vit(0.5));
+  VisionTransformer without(small_vit(0.0));
+  {
+    torch::NoGradGuard no_grad;
+    auto src = with->named_parameters();
+    for (auto& p : without->named_parameters()) p.value().copy_(src[p.key()]);
+  }
+  with->eval();
+  without->eval();
+  const torch::Tensor images = torch::randn({2, 3, 8, 8});
+  EXPECT_TRUE(torch::equal(with->forward_features(images), without->forward_features(images)));
+  // Rate 0 in training mode too.
+  without->train();
+  EXPECT_TRUE(torch::equal(without->forward_features(images), with->forward_features(images)));
+}
+
+TEST(DropPath, KeepsEachSampleWithProbabilityOneMinusRateScaledByOneOverKeep) {
+  torch::manual_seed(42);
+  const double rate = 0.3, keep = 1.0 - rate;
+  const int64_t n = 20000;
+  const torch::Tensor x = torch::rand({n, 4, 3}) + 0.5;  // no zeros of its own
+  const torch::Tensor y = drop_path(x, rate, /*training=*/true);
+  const torch::Tensor ratio = y / x;  // per sample: all 0 or all 1/keep
+  const torch::Tensor per_sample = ratio.reshape({n, -1});
+  const torch::Tensor kept = per_sample.select(1, 0) > 0;
+  // Every element of a sample shares its draw.
+  EXPECT_TRUE(torch::allclose(per_sample, per_sample.select(1, 0).unsqueeze(1).expand_as(per_sample)));
+  const torch::Tensor kept_ratio = per_sample.index({kept});
+  EXPECT_TRUE(torch::allclose(kept_ratio, torch::full_like(kept_ratio, 1.0 / keep), 1e-6, 1e-6));
+  const double fraction = kept.to(torch::kDouble).mean().item<double>();
+  // Binomial sd: sqrt(0.3 * 0.7 / 20000) ~ 0.0032; 5 sd.
+  EXPECT_NEAR(fraction, keep, 0.016);
+  EXPECT_GT(fraction, 0.5);
+}
+
+TEST(DropPath, RatesRiseLinearlyOverTheBlocksAsTimms) {
+  const std::vector<double> rates = drop_path_rates(0.4, 5);
+  ASSERT_EQ(rates.size(), 5u);
+  for (size_t i = 0; i < rates.size(); ++i) EXPECT_NEAR(rates[i], 0.1 * double(i), 1e-12);
+  EXPECT_EQ(drop_path_rates(0.4, 1), std::vector<double>{0.0});
+  VisionTransformer vit(small_vit(0.2));
+  const auto modules = vit->named_modules();
+  EXPECT_DOUBLE_EQ(modules["blocks.0"]->as<Block>()->drop_path_rate(), 0.0);
+  EXPECT_DOUBLE_EQ(modules["blocks.1"]->as<Block>()->drop_path_rate(), 0.1);
+  EXPECT_DOUBLE_EQ(modules["blocks.2"]->as<Block>()->drop_path_rate(), 0.2);
+  // In training the last block's branches are dropped for some samples: outputs change.
+  torch::manual_seed(3);
+  VisionTransformer heavy(small_vit(0.9));
+  const torch::Tensor images = torch::randn({16, 3, 8, 8});
+  heavy->train();
+  const torch::Tensor a = heavy->forward_features(images);
+  heavy->eval();
+  EXPECT_FALSE(torch::allclose(a, heavy->forward_features(images)));
+}
+
+TEST(DropPath, RateOutsideZeroOneIsAnError) {
+  EXPECT_THROW(validate_vit_config(small_vit(1.0)), Error);
+  EXPECT_THROW(validate_vit_config(small_vit(-0.1)), Error);
+  EXPECT_THROW(drop_path(torch::ones({2, 2}), 1.0, true), Error);
+}
+
+}  // namespace
+}  // namespace clustermim
