@@ -19,6 +19,20 @@ namespace {
 
 using testing::error_of;
 
+/// Every FinetuneOptions field the config fills.
+nlohmann::json finetune_view(const FinetuneOptions& f) {
+  const AugmentOptions& crop = f.augment.crop;
+  const RandAugmentOptions& ra = f.augment.rand_augment;
+  const MixupOptions& m = f.mixup;
+  return {f.epochs, f.batch_size, f.blr, f.min_lr, f.warmup_epochs, f.layer_decay,
+          f.weight_decay, f.drop_path, f.pooling, f.clip_grad, f.bf16, f.seed, f.eval_batch,
+          f.workers, f.out_dir, f.keep_checkpoints, f.checkpoint_every, f.max_steps,
+          f.max_bad_steps, crop.scale_min, crop.scale_max, crop.ratio_min, crop.ratio_max,
+          crop.hflip, ra.ops, ra.magnitude, ra.magnitude_std, ra.prob,
+          f.augment.erasing.probability, m.mixup_alpha, m.cutmix_alpha, m.prob, m.switch_prob,
+          m.label_smoothing};
+}
+
 /// Every option struct field the accessors fill, as one JSON object (the test's view).
 nlohmann::json accessor_view(const nlohmann::json& c) {
   const MimConfig m = model_config(c, "clustermim");
@@ -26,8 +40,10 @@ nlohmann::json accessor_view(const nlohmann::json& c) {
   const PretrainOptions p = pretrain_options(c, "out");
   const EncoderEvalOptions e = eval_options(c);
   const LinearProbeOptions& l = e.linear_options;
+  const FinetuneOptions f = finetune_options(c, "out");
   return {
-      {"model", {m.mask_ratio, m.norm_pix, m.vocab}},
+      {"model", {m.mask_ratio, m.norm_pix, m.vocab, to_json(m.encoder), m.decoder.dim,
+                 m.decoder.depth, m.decoder.heads}},
       {"tokenizer",
        {b.fit.vocab, b.fit.normalize_patches, b.fit.max_patches, b.fit.iterations, b.fit.seed,
         b.fit.workers, b.random_seed, b.teacher, b.teacher_block, b.teacher_heads,
@@ -44,6 +60,7 @@ nlohmann::json accessor_view(const nlohmann::json& c) {
         pooling_name(e.pooling), e.knn, e.linear, e.cache_dir, e.knn_options.k,
         e.knn_options.temperature, e.knn_options.chunk, l.epochs, l.batch_size, l.lr,
         l.momentum, l.weight_decay, l.optimizer, l.trust_coefficient, l.warmup_epochs, l.seed}},
+      {"finetune", finetune_view(f)},
   };
 }
 
@@ -51,13 +68,17 @@ nlohmann::json accessor_view(const nlohmann::json& c) {
 /// reaches the workers of all three, so their defaults must agree.
 nlohmann::json struct_view() {
   MimConfig m;
+  const MimConfig shape = mim_preset("vit-tiny-28");  // the default model.preset
   BuildOptions b;
   PretrainOptions p;
   p.out_dir = "out";
   EncoderEvalOptions e;
   const LinearProbeOptions& l = e.linear_options;
+  FinetuneOptions f;
+  f.out_dir = "out";
   return {
-      {"model", {m.mask_ratio, m.norm_pix, kDefaultVocab}},
+      {"model", {m.mask_ratio, m.norm_pix, kDefaultVocab, to_json(shape.encoder),
+                 shape.decoder.dim, shape.decoder.depth, shape.decoder.heads}},
       {"tokenizer",
        {b.fit.vocab, b.fit.normalize_patches, b.fit.max_patches, b.fit.iterations, b.fit.seed,
         b.fit.workers, b.random_seed, b.teacher, b.teacher_block, b.teacher_heads,
@@ -74,6 +95,7 @@ nlohmann::json struct_view() {
         pooling_name(e.pooling), e.knn, e.linear, e.cache_dir, e.knn_options.k,
         e.knn_options.temperature, e.knn_options.chunk, l.epochs, l.batch_size, l.lr,
         l.momentum, l.weight_decay, l.optimizer, l.trust_coefficient, l.warmup_epochs, l.seed}},
+      {"finetune", finetune_view(f)},
   };
 }
 
@@ -94,6 +116,12 @@ void leaves(const nlohmann::json& config, const std::string& prefix,
 std::string other_value(const std::string& path, const nlohmann::json& value) {
   if (path == "eval.linear_optimizer") return "lars";
   if (path == "eval.pooling") return "mean";
+  // Model shape keys (0 = the preset's): values that make a valid model with vit-tiny-28.
+  if (path == "model.image_size") return "32";
+  if (path == "model.patch_size") return "7";
+  if (path == "model.width" || path == "model.decoder_width") return "64";
+  if (path == "model.heads") return "8";
+  if (path == "finetune.pooling") return "cls";
   if (value.is_boolean()) return value.get<bool>() ? "false" : "true";
   if (value.is_number_float()) {
     const double v = value.get<double>();

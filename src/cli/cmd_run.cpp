@@ -280,7 +280,7 @@ void register_run_commands(CLI::App& app, GlobalOptions& global, const std::stri
                       "among them")->capture_default_str();
   pre_cmd->callback([pre, &global] { run_pretrain(*pre, global); });
 
-  CLI::App* eval_cmd = app.add_subcommand("eval", "Evaluate a frozen encoder (k-NN or linear probe)");
+  CLI::App* eval_cmd = app.add_subcommand("eval", "Evaluate an encoder (k-NN, linear probe or fine-tuning)");
   eval_cmd->require_subcommand(1);
   for (const std::string which : {"knn", "linear"}) {
     auto args = std::make_shared<EvalArgs>();

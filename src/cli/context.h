@@ -55,5 +55,7 @@ void register_tcas_command(CLI::App& app, GlobalOptions& global);
 void register_export_command(CLI::App& app, GlobalOptions& global);
 void register_tokens_command(CLI::App& app, GlobalOptions& global);
 void register_run_commands(CLI::App& app, GlobalOptions& global, const std::string& command_line);
+/// `eval finetune`, under the `eval` command register_run_commands adds (call it after).
+void register_finetune_command(CLI::App& app, GlobalOptions& global);
 
 }  // namespace clustermim

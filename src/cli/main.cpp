@@ -89,6 +89,7 @@ int main(int argc, char** argv) {
   std::string command_line = "clustermim";
   for (int i = 1; i < argc; ++i) command_line += " " + shell_quote(argv[i]);
   clustermim::register_run_commands(app, global, command_line);
+  clustermim::register_finetune_command(app, global);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

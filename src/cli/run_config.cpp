@@ -6,6 +6,7 @@
 #include "cli/run_config.h"
 
 #include <charconv>
+#include <type_traits>
 
 #include "core/error.h"
 #include "io/config.h"
@@ -62,6 +63,27 @@ nlohmann::json eval_defaults() {
           {"feature_batch", e.features.batch_size}};
 }
 
+nlohmann::json finetune_defaults() {
+  const FinetuneOptions f;
+  const AugmentOptions& crop = f.augment.crop;
+  const RandAugmentOptions& ra = f.augment.rand_augment;
+  const MixupOptions& m = f.mixup;
+  return {{"epochs", f.epochs}, {"batch_size", f.batch_size}, {"blr", f.blr},
+          {"min_lr", f.min_lr}, {"warmup_epochs", f.warmup_epochs},
+          {"layer_decay", f.layer_decay}, {"weight_decay", f.weight_decay},
+          {"drop_path", f.drop_path}, {"pooling", f.pooling}, {"clip_grad", f.clip_grad},
+          {"bf16", f.bf16}, {"seed", f.seed}, {"eval_batch", f.eval_batch},
+          {"keep_checkpoints", f.keep_checkpoints}, {"checkpoint_every", f.checkpoint_every},
+          {"max_steps", f.max_steps}, {"max_bad_steps", f.max_bad_steps},
+          {"scale_min", shortest(crop.scale_min)}, {"scale_max", shortest(crop.scale_max)},
+          {"ratio_min", shortest(crop.ratio_min)}, {"ratio_max", shortest(crop.ratio_max)},
+          {"hflip", crop.hflip}, {"rand_augment_ops", ra.ops},
+          {"rand_augment_magnitude", ra.magnitude}, {"rand_augment_std", ra.magnitude_std},
+          {"rand_augment_prob", ra.prob}, {"erasing", f.augment.erasing.probability},
+          {"mixup", m.mixup_alpha}, {"cutmix", m.cutmix_alpha}, {"mixup_prob", m.prob},
+          {"mixup_switch_prob", m.switch_prob}, {"label_smoothing", m.label_smoothing}};
+}
+
 }  // namespace
 
 nlohmann::json default_run_config() {
@@ -69,11 +91,15 @@ nlohmann::json default_run_config() {
   return {
       {"data", {{"dataset", "fashion-mnist"}, {"train_split", "train"}, {"eval_split", "test"},
                 {"workers", PretrainOptions().workers}}},
-      {"model", {{"preset", "vit-tiny-28"}, {"mask_ratio", m.mask_ratio}, {"norm_pix", m.norm_pix}}},
+      {"model", {{"preset", "vit-tiny-28"}, {"image_size", 0}, {"patch_size", 0}, {"depth", 0},
+                 {"width", 0}, {"heads", 0}, {"mlp_ratio", 0.0}, {"decoder_depth", 0},
+                 {"decoder_width", 0}, {"decoder_heads", 0}, {"mask_ratio", m.mask_ratio},
+                 {"norm_pix", m.norm_pix}}},
       {"tokenizer", tokenizer_defaults()},
       {"pretrain", pretrain_defaults()},
       {"augment", augment_defaults()},
       {"eval", eval_defaults()},
+      {"finetune", finetune_defaults()},
       {"run", {{"methods", {"clustermim", "mae", "random-init"}}, {"rounds", 1}, {"out_dir", "runs/run"}}},
   };
 }
@@ -83,11 +109,43 @@ nlohmann::json load_run_config(const std::string& path, const std::vector<std::s
   return resolve_config(default_run_config(), file, overrides, path.empty() ? "--set" : path);
 }
 
+MimConfig model_shape(const nlohmann::json& c) {
+  const nlohmann::json& j = c["model"];
+  MimConfig m = mim_preset(j["preset"].get<std::string>());
+  auto take = [&](const char* key, auto& field) {
+    const auto value = j[key].get<std::decay_t<decltype(field)>>();
+    CM_REQUIRE(value >= 0, "model.", key, " must be positive (0 = the preset's), got ", value);
+    if (value > 0) field = value;
+  };
+  VitConfig& e = m.encoder;
+  DecoderConfig& d = m.decoder;
+  take("image_size", e.image_size);
+  take("patch_size", e.patch_size);
+  take("depth", e.depth);
+  take("width", e.dim);
+  take("heads", e.heads);
+  take("mlp_ratio", e.mlp_ratio);
+  take("decoder_depth", d.depth);
+  take("decoder_width", d.dim);
+  take("decoder_heads", d.heads);
+  CM_REQUIRE(e.image_size % e.patch_size == 0, "model.patch_size ", e.patch_size,
+             " does not divide model.image_size ", e.image_size);
+  CM_REQUIRE(e.dim % e.heads == 0, "model.width ", e.dim, " is not a multiple of model.heads ",
+             e.heads);
+  CM_REQUIRE(e.dim % 4 == 0, "model.width ", e.dim,
+             " must be a multiple of 4 (2-D sin-cos position embedding)");
+  CM_REQUIRE(d.dim % d.heads == 0, "model.decoder_width ", d.dim,
+             " is not a multiple of model.decoder_heads ", d.heads);
+  CM_REQUIRE(d.dim % 4 == 0, "model.decoder_width ", d.dim,
+             " must be a multiple of 4 (2-D sin-cos position embedding)");
+  return m;
+}
+
 MimConfig model_config(const nlohmann::json& c, const std::string& method) {
   const bool round = method.rfind("clustermim-r", 0) == 0;  // a bootstrapped round (run.rounds)
   CM_REQUIRE(method == "clustermim" || method == "mae" || method == "random-init" || round,
              "unknown method '", method, "' (expected clustermim, mae or random-init)");
-  MimConfig m = mim_preset(c["model"]["preset"].get<std::string>());
+  MimConfig m = model_shape(c);
   m.mask_ratio = c["model"]["mask_ratio"].get<double>();
   m.norm_pix = c["model"]["norm_pix"].get<bool>();
   m.target = method == "mae" ? "pixels" : "tokens";
@@ -102,7 +160,7 @@ int data_workers(const nlohmann::json& c) {
 }
 
 BuildOptions tokenizer_build_options(const nlohmann::json& c) {
-  const MimConfig m = mim_preset(c["model"]["preset"].get<std::string>());
+  const MimConfig m = model_shape(c);
   const nlohmann::json& t = c["tokenizer"];
   BuildOptions b;
   PixelKMeansOptions& o = b.fit;
@@ -170,6 +228,50 @@ KnnOptions knn_options(const nlohmann::json& c) {
   KnnOptions o;
   o.k = c["eval"]["knn_k"].get<int64_t>();
   o.temperature = c["eval"]["knn_temperature"].get<double>();
+  return o;
+}
+
+FinetuneOptions finetune_options(const nlohmann::json& c, const std::string& out_dir) {
+  const nlohmann::json& f = c["finetune"];
+  FinetuneOptions o;
+  o.epochs = f["epochs"].get<int64_t>();
+  o.batch_size = f["batch_size"].get<int64_t>();
+  o.blr = f["blr"].get<double>();
+  o.min_lr = f["min_lr"].get<double>();
+  o.warmup_epochs = f["warmup_epochs"].get<double>();
+  o.layer_decay = f["layer_decay"].get<double>();
+  o.weight_decay = f["weight_decay"].get<double>();
+  o.drop_path = f["drop_path"].get<double>();
+  o.pooling = f["pooling"].get<std::string>();
+  o.clip_grad = f["clip_grad"].get<double>();
+  o.bf16 = f["bf16"].get<bool>();
+  o.seed = f["seed"].get<uint64_t>();
+  o.eval_batch = f["eval_batch"].get<int64_t>();
+  o.keep_checkpoints = f["keep_checkpoints"].get<int>();
+  o.checkpoint_every = f["checkpoint_every"].get<int64_t>();
+  o.max_steps = f["max_steps"].get<int64_t>();
+  o.max_bad_steps = f["max_bad_steps"].get<int>();
+  AugmentOptions& crop = o.augment.crop;
+  crop.scale_min = f["scale_min"].get<float>();
+  crop.scale_max = f["scale_max"].get<float>();
+  crop.ratio_min = f["ratio_min"].get<float>();
+  crop.ratio_max = f["ratio_max"].get<float>();
+  crop.hflip = f["hflip"].get<bool>();
+  RandAugmentOptions& ra = o.augment.rand_augment;
+  ra.ops = f["rand_augment_ops"].get<int>();
+  ra.magnitude = f["rand_augment_magnitude"].get<double>();
+  ra.magnitude_std = f["rand_augment_std"].get<double>();
+  ra.prob = f["rand_augment_prob"].get<double>();
+  o.augment.erasing.probability = f["erasing"].get<double>();
+  MixupOptions& m = o.mixup;
+  m.mixup_alpha = f["mixup"].get<double>();
+  m.cutmix_alpha = f["cutmix"].get<double>();
+  m.prob = f["mixup_prob"].get<double>();
+  m.switch_prob = f["mixup_switch_prob"].get<double>();
+  m.label_smoothing = f["label_smoothing"].get<double>();
+  o.workers = data_workers(c);
+  o.out_dir = out_dir;
+  validate(o);
   return o;
 }
 

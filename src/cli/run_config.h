@@ -3,9 +3,9 @@
  * (io/config.h), and the typed option structs read from it. The defaults are not written here:
  * default_run_config() reads them off default-constructed option structs (PretrainOptions,
  * AugmentOptions, EncoderEvalOptions with its KnnOptions, LinearProbeOptions and FeatureOptions,
- * BuildOptions with its PixelKMeansOptions, MimConfig), so a struct and the config cannot disagree;
- * tests/test_config_defaults.cpp checks that every key reaches its field. `configs/*.toml`
- * override parts of it.
+ * BuildOptions with its PixelKMeansOptions, MimConfig, FinetuneOptions), so a struct and the
+ * config cannot disagree; tests/test_config_defaults.cpp checks that every key reaches its
+ * field. `configs/*.toml` override parts of it.
  */
 #pragma once
 
@@ -16,6 +16,7 @@
 #include "eval/encoder_eval.h"
 #include "models/mim.h"
 #include "tokenizers/tokenizer_factory.h"
+#include "train/finetune.h"
 #include "train/pretrain.h"
 
 namespace clustermim {
@@ -26,7 +27,12 @@ nlohmann::json default_run_config();
 /// Defaults <- `path` (empty = none) <- overrides.
 nlohmann::json load_run_config(const std::string& path, const std::vector<std::string>& overrides);
 
-/// The model of `method` ("clustermim" | "mae" | "random-init"): the preset, with the mask
+/// The model shape: model.preset, then each of model.image_size, patch_size, depth, width,
+/// heads, mlp_ratio, decoder_depth, decoder_width, decoder_heads that is not 0 (0 = the
+/// preset's value). A shape that cannot work is a one-line Error naming the key.
+MimConfig model_shape(const nlohmann::json& config);
+
+/// The model of `method` ("clustermim" | "mae" | "random-init"): model_shape, with the mask
 /// ratio, target and vocabulary from the config.
 MimConfig model_config(const nlohmann::json& config, const std::string& method);
 
@@ -34,11 +40,15 @@ MimConfig model_config(const nlohmann::json& config, const std::string& method);
 /// the command line overrides it).
 int data_workers(const nlohmann::json& config);
 
-/// Tokenizer build options from the config (patch and image size from the model preset).
+/// Tokenizer build options from the config (patch and image size from model_shape).
 BuildOptions tokenizer_build_options(const nlohmann::json& config);
 
 /// Pretraining options, augmentation included; `out_dir` is the method's folder.
 PretrainOptions pretrain_options(const nlohmann::json& config, const std::string& out_dir);
+
+/// Fine-tuning options (finetune.*: recipe, augmentation, mixing, checkpointing; data.workers);
+/// `out_dir` is the fine-tuning folder. Error naming the key when a value makes no sense.
+FinetuneOptions finetune_options(const nlohmann::json& config, const std::string& out_dir);
 
 /// Evaluation options: feature extraction (batch, precision; image size 0 = the encoder's),
 /// pooling, k-NN and linear probe; both protocols on, no cache folder.

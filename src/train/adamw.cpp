@@ -1,11 +1,13 @@
 /*
- * AdamW, gradient clipping and the MAE learning-rate schedule (see adamw.h).
+ * AdamW (per-parameter decay and lr scale) and gradient clipping (see adamw.h).
  */
 #include "train/adamw.h"
 
 #include <ATen/Parallel.h>
 
 #include <cmath>
+#include <map>
+#include <utility>
 
 namespace clustermim {
 
@@ -16,6 +18,14 @@ AdamW::AdamW(torch::nn::Module& module, AdamWOptions options) : options_(options
     const std::string& name = item.key();
     const bool is_bias = name.size() >= 5 && name.compare(name.size() - 5, 5, ".bias") == 0;
     params_.push_back({name, p, p.dim() > 1 && !is_bias, torch::zeros_like(p), torch::zeros_like(p)});
+  }
+}
+
+AdamW::AdamW(std::vector<AdamWParam> params, AdamWOptions options)
+    : params_(std::move(params)), options_(options) {
+  for (AdamWParam& p : params_) {
+    p.exp_avg = torch::zeros_like(p.value);
+    p.exp_avg_sq = torch::zeros_like(p.value);
   }
 }
 
@@ -83,26 +93,26 @@ void AdamW::step(double lr) {
   ++steps_;
   const double bc1 = 1.0 - std::pow(options_.beta1, static_cast<double>(steps_));
   const double bc2 = 1.0 - std::pow(options_.beta2, static_cast<double>(steps_));
-  auto scalars = [&](bool decay) {
-    return UpdateScalars{decay ? 1.0 - lr * options_.weight_decay : 1.0, options_.beta1,
-                         options_.beta2, options_.eps, lr / bc1, std::sqrt(bc2)};
+  auto scalars = [&](bool decay, double lr_scale) {
+    const double group_lr = lr * lr_scale;
+    return UpdateScalars{decay ? 1.0 - group_lr * options_.weight_decay : 1.0, options_.beta1,
+                         options_.beta2, options_.eps, group_lr / bc1, std::sqrt(bc2)};
   };
-  ForeachGroup with_decay, without_decay;
+  std::map<std::pair<bool, double>, ForeachGroup> groups;  // by (decay, lr_scale)
   for (AdamWParam& p : params_) {
     const torch::Tensor& grad = p.value.grad();
     if (!grad.defined()) continue;
     if (one_pass_applies(p, grad)) {
-      update_in_one_pass(p, grad, scalars(p.decay));
+      update_in_one_pass(p, grad, scalars(p.decay, p.lr_scale));
       continue;
     }
-    ForeachGroup& g = p.decay ? with_decay : without_decay;
+    ForeachGroup& g = groups[{p.decay, p.lr_scale}];
     g.values.push_back(p.value);
     g.grads.push_back(grad);
     g.exp_avgs.push_back(p.exp_avg);
     g.exp_avg_sqs.push_back(p.exp_avg_sq);
   }
-  update_with_foreach(with_decay, scalars(true));
-  update_with_foreach(without_decay, scalars(false));
+  for (auto& [key, group] : groups) update_with_foreach(group, scalars(key.first, key.second));
 }
 
 void AdamW::zero_grad() {

@@ -5,7 +5,10 @@
  * between LibTorch 1.13 and 2.x; checkpoints need named, device-independent state that resumes
  * bit-exactly. The update is PyTorch's AdamW (decoupled weight decay, bias-corrected moments).
  * Groups follow MAE: no weight decay for biases and 1-D parameters (norms), decay otherwise;
- * frozen parameters (requires_grad false, e.g. sin-cos position embeddings) are left out.
+ * frozen parameters (requires_grad false, e.g. sin-cos position embeddings) are left out. A
+ * caller may instead hand over its own parameter list with per-parameter decay and lr scale
+ * (fine-tuning's layer-wise lr decay, train/layer_decay.h), as PyTorch's param_groups with
+ * "lr_scale": a parameter steps with lr * lr_scale, and its decoupled decay uses that lr too.
  */
 #pragma once
 
@@ -31,14 +34,18 @@ struct AdamWParam {
   bool decay = true;
   torch::Tensor exp_avg;      ///< first moment, same shape as value
   torch::Tensor exp_avg_sq;   ///< second moment
+  double lr_scale = 1.0;      ///< this parameter's lr (and decay) is lr * lr_scale
 };
 
 class AdamW {
  public:
   /// Collects the trainable parameters of `module` with MAE's decay rule.
   AdamW(torch::nn::Module& module, AdamWOptions options);
+  /// Optimizes `params` as given (name, value, decay, lr_scale); their moments are set to zeros.
+  AdamW(std::vector<AdamWParam> params, AdamWOptions options);
 
-  /// One update with learning rate `lr`; parameters without a gradient are skipped.
+  /// One update with learning rate `lr` (times each parameter's lr_scale); parameters without a
+  /// gradient are skipped.
   void step(double lr);
   /// Clears all gradients (leaves them undefined, as PyTorch's set_to_none).
   void zero_grad();
