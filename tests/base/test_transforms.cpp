@@ -239,7 +239,7 @@ TEST(Transforms, CropResizeThenNormalizeIsApplyCrop) {
   }
 }
 
-TEST(Transforms, FinetuneWithoutRandAugmentAndErasingIsTrainTransform) {
+TEST(Transforms, FinetuneIsTrainTransformPlusRandAugmentAndErasing) {
   const auto img = random_image(24, 20, 3, 8);
   const auto stats = test_stats();
   FinetuneAugmentOptions options;
@@ -255,6 +255,17 @@ TEST(Transforms, FinetuneWithoutRandAugmentAndErasingIsTrainTransform) {
     ASSERT_EQ(draw.crop.flipped, crop.flipped);
     ASSERT_FALSE(draw.erased);
   }
+  // With RandAugment always applied, the same seed gives another image.
+  options.rand_augment.ops = 2;
+  options.rand_augment.prob = 1;
+  int differing = 0;
+  for (uint64_t seed = 0; seed < 20; ++seed) {
+    Rng ra(seed), rb(seed);
+    finetune_transform(img.view(), 12, stats, options, ra, a.data());
+    train_transform(img.view(), 12, stats, options.crop, rb, b.data());
+    differing += a != b;
+  }
+  EXPECT_GE(differing, 15);
 }
 
 TEST(Transforms, FinetuneTransformIsDeterministicAndAugments) {
