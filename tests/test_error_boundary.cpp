@@ -135,6 +135,8 @@ std::vector<Fault> faults() {
       {"run, missing config", "run {T}/nope.toml --out {T}/run", "{T}/nope.toml", false},
       {"eval, missing checkpoint", "eval knn --checkpoint {T}/nope.cmck", "{T}/nope.cmck", false},
       {"eval, missing config", "eval linear --random-init vit-tiny-28 --config {T}/nope.toml", "{T}/nope.toml", false},
+      {"eval finetune, missing weights", "eval finetune --weights {T}/nope.safetensors --set data.dataset={D} --out {T}/ft", "{T}/nope.safetensors", false},
+      {"eval finetune, unknown pooling", "eval finetune --random-init vit-tiny-28 --set data.dataset={D} --set finetune.pooling=max --out {T}/ft", "finetune.pooling", false},
       {"export, missing checkpoint", "export --checkpoint {T}/nope.cmck -o {T}/e.safetensors", "{T}/nope.cmck", false},
       {"tokens show, missing tokenizer", "tokens show --tokenizer {T}/nope.cmtk --data {D} -o {T}/t.png", "{T}/nope.cmtk", false},
       // an unreadable file
