@@ -16,7 +16,7 @@ for arg in "$@"; do
     *) build=$arg ;;
   esac
 done
-for b in bench_kmeans bench_loader bench_pretrain bench_epoch; do
+for b in bench_kmeans bench_loader bench_pretrain bench_epoch bench_decode; do
   [[ -x $build/$b ]] || { echo "bench: $build/$b is missing (run make build first)"; exit 2; }
 done
 if [[ $quick == 1 ]]; then
@@ -42,6 +42,7 @@ done
 "$build/bench_pretrain" --preset vit-small-16 --batch 64 --precision both --rounds "$rounds" \
   --steps "$small_steps" --warmup 1 --twins "$twins" --out bench/out/pretrain-small.json
 "$build/bench_epoch" --steps "$epoch_steps" --rounds "$rounds"
+"$build/bench_decode" --rounds "$rounds"
 if [[ -f $build/python/clustermim/__init__.py ]]; then
   /usr/bin/python3 bench/bench_tcas_python.py --build "$build" --rounds "$((rounds + 4))"
 else

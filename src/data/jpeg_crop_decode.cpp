@@ -179,10 +179,11 @@ class JpegDecoder {
   JpegErrors errors_{};
 };
 
-/// The smallest M in 1..8 whose M/8-scaled region still covers out_size pixels on both sides;
-/// 8 when even the full size does not.
+/// The smallest M in {1, 2, 4, 8} whose M/8-scaled region still covers out_size pixels on both
+/// sides; 8 when even the full size does not. libjpeg-turbo 2.1 has SIMD inverse DCTs for these
+/// scales only: at 5/8 a 500x375 JPEG decoded slower than at full size (1.96 against 0.82 ms).
 int dct_scale(const Region& region, int out_size) {
-  for (int m = 1; m < 8; ++m) {
+  for (int m = 1; m < 8; m *= 2) {
     if (region.w * m >= 8.0 * out_size && region.h * m >= 8.0 * out_size) return m;
   }
   return 8;
@@ -190,8 +191,8 @@ int dct_scale(const Region& region, int out_size) {
 
 /// Resamples `region` of `src` to `out` [size, size, 3]: an area shrink by an integer factor
 /// first when the region is at least twice the output size, then bicubic with pixel centres
-/// mapped as cv::resize maps them (an exact copy when the region is the output's size on whole
-/// pixels), then the mirror when `flip`.
+/// mapped as cv::resize maps them (cv::resize itself when the region lies on whole pixels, so an
+/// exact copy when it also has the output's size), then the mirror when `flip`.
 void resample(const cv::Mat& src, Region region, int size, bool flip, uint8_t* out) {
   cv::Mat image = src;
   const double fx = region.w / size, fy = region.h / size;
@@ -206,8 +207,12 @@ void resample(const cv::Mat& src, Region region, int size, bool flip, uint8_t* o
   }
   cv::Mat dst(size, size, CV_8UC3, out);
   const double ax = region.w / size, ay = region.h / size;
-  if (ax == 1 && ay == 1 && region.x == std::floor(region.x) && region.y == std::floor(region.y)) {
-    image(cv::Rect(static_cast<int>(region.x), static_cast<int>(region.y), size, size)).copyTo(dst);
+  const auto whole = [](double v) { return v == std::floor(v); };
+  if (whole(region.x) && whole(region.y) && whole(region.w) && whole(region.h)) {
+    // On whole pixels cv::resize maps the same centres, in half the time of warpAffine.
+    const cv::Rect rect(static_cast<int>(region.x), static_cast<int>(region.y),
+                        static_cast<int>(region.w), static_cast<int>(region.h));
+    cv::resize(image(rect), dst, cv::Size(size, size), 0, 0, cv::INTER_CUBIC);
   } else {
     const cv::Matx23d inverse(ax, 0, region.x + 0.5 * ax - 0.5, 0, ay, region.y + 0.5 * ay - 0.5);
     cv::warpAffine(image, dst, inverse, cv::Size(size, size),

@@ -3,9 +3,10 @@
  *
  * The streaming loader (issue 17) decodes every sample each epoch, so decoding a 500x375 JPEG
  * at full size to keep a 224 px crop, or to shrink it to 64 px, wastes most of the work. For a
- * JPEG, libjpeg-turbo's DCT scaling decodes at M/8 of the size (M = 1..8) for a fraction of
- * the cost; we pick the smallest M whose scaled crop still has at least the output size on both
- * sides (never upsampling by scaling), decode only the scanlines (jpeg_skip_scanlines) and the
+ * JPEG, libjpeg-turbo's DCT scaling decodes at M/8 of the size for a fraction of the cost; we
+ * pick the smallest M of 1, 2, 4, 8 (the scales with SIMD inverse DCTs; the others decode slower
+ * than the full size) whose scaled crop still has at least the output size on both sides (never
+ * upsampling by scaling), decode only the scanlines (jpeg_skip_scanlines) and the
  * columns (jpeg_crop_scanline) around the crop, and resample that region to the output: bicubic,
  * as apply_crop (transforms.h), on sub-pixel crop coordinates, after an area shrink by an
  * integer factor when even 1/8 leaves more than twice the output size. Grayscale JPEGs come out
@@ -50,7 +51,7 @@ ImageHeader read_image_header(const EncodedImage& image);
 struct DecodedCrop {
   std::vector<uint8_t> pixels;  ///< uint8 RGB [size, size, 3]
   int size = 0;
-  int scale = 8;  ///< decoded at scale / 8 of the full size (8 for every non-JPEG image)
+  int scale = 8;  ///< decoded at scale / 8 of the full size: 1, 2, 4 or 8 (8 for non-JPEG images)
 };
 
 /// Decodes the region `box` (in pixels of the full-size image, as sample_crop draws it) resized to
