@@ -163,6 +163,9 @@ std::vector<Fault> faults() {
       // a config value of the wrong type
       {"pretrain, --set a word for a number", "pretrain --set pretrain.epochs=abc --out {T}/run", "pretrain.epochs", false},
       {"pretrain, TOML array for a number", "pretrain {T}/array.toml --out {T}/run", "pretrain.epochs", false},
+      {"pretrain, patch not dividing the image", "pretrain --set data.dataset={D} --set model.patch_size=5 --out {T}/run", "model.patch_size", false},
+      {"pretrain, width not a multiple of heads", "pretrain --set data.dataset={D} --set model.heads=5 --out {T}/run", "model.heads", false},
+      {"pretrain, unknown preset", "pretrain --set data.dataset={D} --set model.preset=vit-huge --out {T}/run", "model.preset", false},
       {"pretrain, TOML string for a number", "pretrain {T}/string.toml --out {T}/run", "pretrain.epochs", false},
       {"pretrain, --set a word for the workers", "pretrain --set data.workers=many --out {T}/run", "data.workers", false},
       {"run, TOML list of numbers for names", "run {T}/methods.toml --out {T}/run", "run.methods", false},

@@ -1,12 +1,15 @@
 /*
- * ViTs of any shape and stochastic depth (issue 17, item 4). Drop path: the identity in eval mode
- * and at rate 0, per-sample Bernoulli keep with 1/keep scaling in training, timm's linear rate
- * schedule over the blocks.
+ * ViTs of any shape and stochastic depth (issue 17, item 4). Shapes: every model.* key reaches the
+ * built model's parameter shapes and beats the preset, each impossible shape is one line naming
+ * its key, timm's ViT-B/16 parameter count. Drop path: the identity in eval mode and at rate 0,
+ * per-sample Bernoulli keep with 1/keep scaling in training, timm's linear rate schedule.
  */
 #include <gtest/gtest.h>
 
+#include "cli/run_config.h"
 #include "core/error.h"
 #include "models/mim.h"
+#include "support/fixtures.h"
 
 namespace clustermim {
 namespace {
@@ -20,6 +23,69 @@ VitConfig small_vit(double drop) {
   c.heads = 2;
   c.drop_path = drop;
   return c;
+}
+
+std::vector<int64_t> shape_of(MimModel& model, const std::string& name) {
+  return model->named_parameters()[name].sizes().vec();
+}
+
+TEST(VitShapes, EveryModelKeyReachesTheParameterShapesAndBeatsThePreset) {
+  const nlohmann::json c = load_run_config(
+      "", {"model.preset=vit-tiny-32", "model.image_size=24", "model.patch_size=6",
+           "model.depth=2", "model.width=48", "model.heads=2", "model.mlp_ratio=2",
+           "model.decoder_depth=1", "model.decoder_width=40", "model.decoder_heads=5"});
+  const MimConfig m = model_config(c, "clustermim");
+  EXPECT_EQ(tokenizer_build_options(c).fit.patch_size, 6);
+  EXPECT_EQ(tokenizer_build_options(c).fit.image_size, 24);
+  MimModel model(m);
+  using Shape = std::vector<int64_t>;
+  EXPECT_EQ(shape_of(model, "encoder.pos_embed"), (Shape{1, 1 + 16, 48}));
+  EXPECT_EQ(shape_of(model, "encoder.patch_embed.proj.weight"), (Shape{48, 3, 6, 6}));
+  EXPECT_EQ(shape_of(model, "encoder.blocks.1.mlp.fc1.weight"), (Shape{96, 48}));
+  EXPECT_EQ(model->named_parameters().find("encoder.blocks.2.norm1.weight"), nullptr);
+  EXPECT_EQ(m.encoder.heads, 2);
+  EXPECT_EQ(shape_of(model, "decoder_embed.weight"), (Shape{40, 48}));
+  EXPECT_EQ(shape_of(model, "decoder_pos_embed"), (Shape{1, 17, 40}));
+  EXPECT_EQ(model->named_parameters().find("decoder_blocks.1.norm1.weight"), nullptr);
+  EXPECT_EQ(m.decoder.heads, 5);
+  // Unset keys (0) keep the preset's values.
+  const MimConfig preset = model_config(load_run_config("", {"model.preset=vit-tiny-32",
+                                                             "model.depth=3"}), "clustermim");
+  EXPECT_EQ(preset.encoder.depth, 3);
+  EXPECT_EQ(preset.decoder.dim, 128);
+  EXPECT_EQ(preset.encoder.dim, 192);
+  EXPECT_EQ(preset.encoder.image_size, 32);
+}
+
+TEST(VitShapes, AShapeThatCannotWorkIsOneLineNamingTheKey) {
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {"model.patch_size=5", "model.patch_size"},   {"model.heads=5", "model.heads"},
+      {"model.width=66", "model.width"},            {"model.width=-8", "model.width"},
+      {"model.depth=-1", "model.depth"},            {"model.decoder_heads=7", "model.decoder_heads"},
+      {"model.decoder_width=98", "model.decoder_width"}, {"model.preset=vit-huge", "model.preset"},
+      {"model.mlp_ratio=-1", "model.mlp_ratio"}};
+  for (const auto& [set, key] : bad) {
+    const std::string message =
+        testing::error_of([&] { model_config(load_run_config("", {set}), "clustermim"); });
+    EXPECT_NE(message.find(key), std::string::npos) << set << ": " << message;
+    EXPECT_EQ(message.find('\n'), std::string::npos) << set << ": " << message;
+  }
+}
+
+TEST(VitShapes, PresetsOfTimmsViTsHaveTheirShapesAndParameterCount) {
+  EXPECT_EQ(mim_preset("vit-s16-224").encoder.dim, 384);
+  EXPECT_EQ(mim_preset("vit-s16-224").encoder.heads, 6);
+  EXPECT_EQ(mim_preset("vit-l16-224").encoder.depth, 24);
+  EXPECT_EQ(mim_preset("vit-l16-224").encoder.heads, 16);
+  const MimConfig b = mim_preset("vit-b16-224");
+  EXPECT_EQ(b.decoder.dim, 512);
+  EXPECT_EQ(b.decoder.depth, 8);
+  EXPECT_EQ(b.decoder.heads, 16);
+  VisionTransformer vit(b.encoder);
+  int64_t count = 0;
+  for (const auto& p : vit->parameters()) count += p.numel();
+  // timm vit_base_patch16_224 with num_classes=0: 85,798,656 (pos_embed included).
+  EXPECT_EQ(count, 85798656);
 }
 
 TEST(DropPath, IsTheIdentityInEvalModeAndAtRateZero) {

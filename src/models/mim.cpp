@@ -29,6 +29,9 @@ const std::vector<std::pair<std::string, MimConfig>>& presets() {
       {"vit-tiny-32", make_preset({32, 4, 3, 192, 12, 3, 4.0}, {128, 4, 4})},
       {"vit-small-16", make_preset({224, 16, 3, 384, 12, 6, 4.0}, {256, 8, 8})},
       {"vit-base-16", make_preset({224, 16, 3, 768, 12, 12, 4.0}, {512, 8, 16})},
+      {"vit-s16-224", make_preset({224, 16, 3, 384, 12, 6, 4.0}, {512, 8, 16})},
+      {"vit-b16-224", make_preset({224, 16, 3, 768, 12, 12, 4.0}, {512, 8, 16})},
+      {"vit-l16-224", make_preset({224, 16, 3, 1024, 24, 16, 4.0}, {512, 8, 16})},
   };
   return table;
 }
@@ -69,7 +72,7 @@ MimConfig mim_preset(const std::string& name) {
   std::string valid;
   for (const auto& preset_name : mim_preset_names())
     valid += (valid.empty() ? "" : ", ") + preset_name;
-  fail("unknown model preset '", name, "' (valid: ", valid, ")");
+  fail("unknown model.preset '", name, "' (valid: ", valid, ")");
 }
 
 std::vector<std::string> mim_preset_names() {

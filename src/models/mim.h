@@ -52,6 +52,9 @@ struct MimConfig {
 ///  - vit-tiny-32:  32 px (CIFAR), patch 4, 192-d x 12, 3 heads; decoder 128-d x 4, 4 heads.
 ///  - vit-small-16: 224 px, patch 16, 384-d x 12, 6 heads; decoder 256-d x 8, 8 heads.
 ///  - vit-base-16:  224 px, patch 16, 768-d x 12, 12 heads; decoder 512-d x 8, 16 heads.
+///  - vit-s16-224, vit-b16-224, vit-l16-224: timm's ViT-S/16 (384-d x 12, 6 heads), ViT-B/16
+///                  (768-d x 12, 12 heads) and ViT-L/16 (1024-d x 24, 16 heads) at 224 px, each
+///                  with MAE's decoder (512-d x 8, 16 heads).
 /// Throws clustermim::Error listing the valid names for an unknown name.
 MimConfig mim_preset(const std::string& name);
 
