@@ -16,13 +16,15 @@ for arg in "$@"; do
     *) build=$arg ;;
   esac
 done
-for b in bench_kmeans bench_loader bench_pretrain bench_epoch bench_decode; do
+for b in bench_kmeans bench_loader bench_pretrain bench_finetune bench_epoch bench_decode; do
   [[ -x $build/$b ]] || { echo "bench: $build/$b is missing (run make build first)"; exit 2; }
 done
 if [[ $quick == 1 ]]; then
   rounds=3 steps=5 small_steps=1 twins=default loader_time=0.5 loader_epochs=1 epoch_steps=20
+  finetune_steps=3 finetune_warmup=1
 else
   rounds=5 steps=10 small_steps=5 twins=default,tuned loader_time=2 loader_epochs=2 epoch_steps=40
+  finetune_steps=10 finetune_warmup=3
 fi
 mkdir -p bench/out
 start=$(date +%s)
@@ -41,6 +43,13 @@ done
   --steps "$steps" --twins "$twins" --profile 3 --out bench/out/pretrain.json
 "$build/bench_pretrain" --preset vit-small-16 --batch 64 --precision both --rounds "$rounds" \
   --steps "$small_steps" --warmup 1 --twins "$twins" --out bench/out/pretrain-small.json
+"$build/bench_finetune" --preset vit-tiny-32 --batch 128 --rounds "$rounds" --steps "$finetune_steps" \
+  --warmup "$finetune_warmup" --twins "$twins" --transform-images 2000 --out bench/out/finetune.json
+if [[ $quick == 0 ]]; then  # a 224 px step takes ~10 s here (~25 s for the twin): full mode only
+  "$build/bench_finetune" --preset vit-small-16 --batch 32 --classes 1000 --rounds "$rounds" \
+    --steps 2 --warmup 1 --transform-images 200 --transform-source 256 \
+    --out bench/out/finetune-small.json
+fi
 "$build/bench_epoch" --steps "$epoch_steps" --rounds "$rounds"
 "$build/bench_decode" --rounds "$rounds"
 if [[ -f $build/python/clustermim/__init__.py ]]; then

@@ -209,6 +209,68 @@ def pretrain_section(out, name, title):
                     " Python bounds the ratio any fusion around LibTorch's GEMM kernels can reach.", ""]
 
 
+FINETUNE_FILES = [("finetune.json", "finetune"), ("finetune-small.json", "finetune_small")]
+
+
+def finetune_section(out):
+    """bench_finetune's files: the fine-tuning step against the twin of MAE's main_finetune step,
+    one row per model and precision, and the training transform per image on one thread."""
+    found = [(name, load(os.path.join(out, name))) for name, _ in FINETUNE_FILES]
+    found = [(name, data) for name, data in found if data is not None]
+    if not found:
+        return []
+    twins = [t for t in TWINS if any(f"ratio_vs_python{t[0]}" in r
+                                     for _, d in found for r in d["rows"])]
+    runs = "; ".join(
+        f"`bench_finetune --preset {d['preset']} --batch {d['batch']} --classes {d['classes']}"
+        f" --rounds {d['rounds']} --device {d.get('device', 'cpu')}` ({stamp(os.path.join(out, n))},"
+        f" median of {d['steps']} step{'s' if d['steps'] != 1 else ''} after {d['warmup']}"
+        f" warm-up per round{', %d threads' % d['threads'] if d.get('device', 'cpu') == 'cpu' else ''})"
+        for n, d in found)
+    recipe = found[0][1]["recipe"]
+    lines = [
+        "## Fine-tuning step: clustermim vs a Python twin of MAE's main_finetune",
+        "",
+        f"{runs}. Both sides run MAE's fine-tuning recipe on fixed random images: ViT with average"
+        f" pooling + fc_norm, drop path {recipe['drop_path']}, layer-wise lr decay"
+        f" {recipe['layer_decay']} groups into AdamW (weight decay {recipe['weight_decay']}),"
+        f" Mixup {recipe['mixup_alpha']} / CutMix {recipe['cutmix_alpha']} (switch"
+        f" {recipe['switch_prob']}) with label smoothing {recipe['label_smoothing']}, the"
+        " soft-target cross-entropy, the gradient norm and the lr schedule every step. The twin"
+        " (`bench/finetune_reference.py`) is MAE's `engine_finetune` step with timm's Mixup and"
+        " MAE's `lr_decay.py` groups in plain PyTorch; it runs " + "; ".join(how for _, _, how in twins)
+        + ". clustermim and the twin alternate round by round; img/s are medians over the rounds,"
+        " ratios the median [min, max] of the per-round ratios.",
+        "",
+        "| model | precision | clustermim img/s | GFLOP/s | Python peak MB |"
+        + "".join(f" {label} img/s | ratio |" for _, label, _ in twins),
+        "|---|---|---:|---:|---:|" + "---:|---:|" * len(twins),
+    ]
+    for _, d in found:
+        for r in d["rows"]:
+            line = (f"| {d['preset']}, batch {d['batch']} | {r['precision']} |"
+                    f" {r['clustermim_images_per_second']:.1f} | {r['clustermim_gflops']:.0f} |"
+                    f" {r['python_peak_rss_mb']:.0f} |")
+            for suffix, _, _ in twins:
+                line += (f" {r[f'python{suffix}_images_per_second']:.1f} |"
+                         f" {ratio(r, f'ratio_vs_python{suffix}')} |" if f"ratio_vs_python{suffix}"
+                         in r else " - | - |")
+            lines.append(line)
+    transforms = [d["transform"] for _, d in found if "transform" in d]
+    if transforms:
+        lines += ["", "The fine-tuning training transform alone, per image on one thread (no loader):"
+                  " RandomResizedCrop (0.08-1) + flip, RandAugment rand-m9-mstd0.5-inc1, normalize,"
+                  " random erasing 0.25, on random source images; clustermim's `finetune_transform`"
+                  " against timm's transform on Pillow as MAE's `build_transform` makes it.", "",
+                  "| source -> output | images per round | clustermim img/s | Python img/s | ratio |",
+                  "|---|---:|---:|---:|---:|"]
+        for t in transforms:
+            lines.append(f"| {t['source']}x{t['source']} -> {t['size']} | {t['images']} |"
+                         f" {t['clustermim_images_per_second']:.0f} |"
+                         f" {t['python_images_per_second']:.0f} | {ratio(t, 'ratio_vs_python')} |")
+    return lines + [""]
+
+
 def gpu_check_lines(out):
     """The host, build and test lines of scripts/gpu_check.sh's logs (gpu_check.log, gpu_ctest.log)."""
     try:
@@ -327,6 +389,18 @@ def summarize(out, gpu_out):
         s["epoch_python_peak_rss_mb"] = epoch["epoch"]["python_peak_rss_mb"]
         for r in epoch["tokenize"]:
             put(s, f"tokenize_k{r['k']}_ratio_vs_python", r, "ratio_vs_python")
+    for name, prefix in FINETUNE_FILES:
+        data = load(os.path.join(out, name))
+        if data is None:
+            continue
+        for r in data["rows"]:
+            for twin, _, _ in TWINS:
+                if f"ratio_vs_python{twin}" in r:
+                    put(s, f"{prefix}_{r['precision']}_ratio_vs_python{twin}", r,
+                        f"ratio_vs_python{twin}")
+            s[f"{prefix}_{r['precision']}_images_per_second"] = r["clustermim_images_per_second"]
+        if "transform" in data:
+            put(s, f"{prefix}_transform_ratio_vs_python", data["transform"], "ratio_vs_python")
     loader = load(os.path.join(out, "loader.json"))
     if loader is not None:
         put(s, "loader_ratio_vs_python", loader, "ratio_vs_python")
@@ -534,6 +608,7 @@ def main():
                      " made. `scripts/gpu_check.sh` on a CUDA host (PyTorch wheel installed) builds,"
                      " tests and times a 224 px vit-base-16 step against the Python twin with AMP"
                      " and fills this section.", ""]
+    lines += finetune_section(args.bench_out)
     lines += epoch_section(args.bench_out)
     lines += kmeans_section(args.bench_out)
     lines += loader_section(args.bench_out)

@@ -3,7 +3,8 @@
 when the whole spread of the per-round ratios clears it), the pretraining table with its GEMM
 floor columns and phase line (clustermim's and the twin's), the gap sentence computed from the
 floor (whether fusion alone can reach the 2x target), the GPU section with the GPU check's host
-and CTest lines, and bench/loader_rounds.py merging the loader's alternated rounds.
+and CTest lines, the fine-tuning step and transform section, and bench/loader_rounds.py merging
+the loader's alternated rounds.
 Standard library only, so it runs wherever the tests run.
 """
 import importlib.util
@@ -38,6 +39,27 @@ def pretrain_json(floor_ips, ratio_spread=(1.4, 1.6), floor_spread=None):
             "vocab": 512, "gflop_per_step": 116.0, "steps": 5, "warmup": 3,
             "gemm_bf16_peak_gflops": 700.0, "gemm_fp32_peak_gflops": 200.0,
             "clustermim_peak_rss_mb": 1200.0, "rows": [row]}
+
+
+def finetune_json(preset="vit-tiny-32", batch=128, transform=True):
+    """bench_finetune's file: one bf16 row of 3 rounds against the default twin, ratio median
+    1.25 [1.10, 1.40], and the transform's rounds."""
+    row = {"precision": "bf16", "clustermim_images_per_second": 50.0, "clustermim_gflops": 110.0,
+           "python_peak_rss_mb": 1500.0, "python_images_per_second": 40.0,
+           "ratio_vs_python": 1.25, "ratio_vs_python_spread": [1.1, 1.4],
+           "ratio_vs_python_rounds": [{"ours": 50.0, "reference": 40.0, "ratio": 1.25}]}
+    data = {"preset": preset, "batch": batch, "classes": 10, "rounds": 3, "device": "cpu",
+            "threads": 2, "steps": 3, "warmup": 1, "gflop_per_step": 280.0,
+            "recipe": {"layer_decay": 0.75, "weight_decay": 0.05, "drop_path": 0.1,
+                       "mixup_alpha": 0.8, "cutmix_alpha": 1.0, "switch_prob": 0.5,
+                       "label_smoothing": 0.1},
+            "rows": [row], "clustermim_peak_rss_mb": 1300.0}
+    if transform:
+        data["transform"] = {"source": 32, "size": 32, "images": 2000,
+                             "clustermim_images_per_second": 27000.0,
+                             "python_images_per_second": 3500.0, "ratio_vs_python": 7.7,
+                             "ratio_vs_python_spread": [7.0, 8.1]}
+    return json.dumps(data)
 
 
 GPU_CHECK_LOG = """NVIDIA H200, 143771 MiB, 580.159.04
@@ -277,6 +299,28 @@ class RenderPerformanceTest(unittest.TestCase):
                                   capture_output=True, text=True)
         self.assertNotEqual(done.returncode, 0)
         self.assertIn("reference-0.json is missing", done.stderr)
+
+    def test_finetune_section_and_summary(self):
+        extra = {"finetune.json": finetune_json(),
+                 "finetune-small.json": finetune_json("vit-small-16", 32, transform=False)}
+        text, summary = render(360.0, extra=extra)
+        self.assertIn("## Fine-tuning step: clustermim vs a Python twin of MAE's main_finetune", text)
+        self.assertIn("`bench_finetune --preset vit-tiny-32 --batch 128 --classes 10 --rounds 3"
+                      " --device cpu`", text)
+        self.assertIn("| vit-tiny-32, batch 128 | bf16 | 50.0 | 110 | 1500 | 40.0 |"
+                      " 1.25x [1.10, 1.40] |", text)
+        self.assertIn("| vit-small-16, batch 32 | bf16 | 50.0 | 110 | 1500 | 40.0 |", text)
+        self.assertIn("| 32x32 -> 32 | 2000 | 27000 | 3500 | 7.70x [7.00, 8.10] |", text)
+        self.assertIn("drop path 0.1, layer-wise lr decay 0.75", text)
+        self.assertEqual(summary["finetune_bf16_ratio_vs_python_spread"], [1.1, 1.4])
+        self.assertAlmostEqual(summary["finetune_small_bf16_ratio_vs_python"], 1.25)
+        self.assertAlmostEqual(summary["finetune_transform_ratio_vs_python"], 7.7)
+        self.assertNotIn("finetune_small_transform_ratio_vs_python", summary)
+
+    def test_no_finetune_files_no_section(self):
+        text, summary = render(360.0)
+        self.assertNotIn("Fine-tuning step", text)
+        self.assertFalse([k for k in summary if k.startswith("finetune")])
 
     def test_no_gpu_files_says_not_measured(self):
         text, summary = render(360.0)
