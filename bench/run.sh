@@ -4,8 +4,8 @@
 # Every benchmark alternates clustermim and its reference (A B A B ...) for several rounds and
 # reports the median of the per-round ratios with their min-max spread.
 #   bench/run.sh [BUILD_DIR] [--quick]
-# --quick: 3 rounds instead of 5, fewer steps per round, one Python allocator setting (about
-# 14 minutes on 2 cores); the default takes more than an hour there.
+# --quick: 3 rounds instead of 5, fewer steps per round, one Python allocator setting, no 224 px
+# fine-tuning step (about 17 minutes on 2 cores); the default takes more than an hour there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=build
