@@ -59,7 +59,8 @@ nlohmann::json accessor_view(const nlohmann::json& c) {
        {e.features.batch_size, e.features.bf16, e.features.workers, e.features.image_size,
         pooling_name(e.pooling), e.knn, e.linear, e.cache_dir, e.knn_options.k,
         e.knn_options.temperature, e.knn_options.chunk, l.epochs, l.batch_size, l.lr,
-        l.momentum, l.weight_decay, l.optimizer, l.trust_coefficient, l.warmup_epochs, l.seed}},
+        l.momentum, l.weight_decay, l.optimizer, l.trust_coefficient, l.warmup_epochs, l.seed,
+        run_eval_options(c).finetune_epochs}},
       {"finetune", finetune_view(f)},
   };
 }
@@ -94,7 +95,8 @@ nlohmann::json struct_view() {
        {e.features.batch_size, e.features.bf16, e.features.workers, e.features.image_size,
         pooling_name(e.pooling), e.knn, e.linear, e.cache_dir, e.knn_options.k,
         e.knn_options.temperature, e.knn_options.chunk, l.epochs, l.batch_size, l.lr,
-        l.momentum, l.weight_decay, l.optimizer, l.trust_coefficient, l.warmup_epochs, l.seed}},
+        l.momentum, l.weight_decay, l.optimizer, l.trust_coefficient, l.warmup_epochs, l.seed,
+        RunEvalOptions().finetune_epochs}},
       {"finetune", finetune_view(f)},
   };
 }

@@ -1,10 +1,12 @@
 /*
  * `clustermim pretrain | eval | run`: MIM pretraining from a config, evaluation of a checkpoint,
  * and the whole chain (fit tokenizer -> TCAS -> pretrain each method -> k-NN and linear probe
- * -> report). Configs are TOML files with `--set key=value` overrides (cli/run_config.h).
+ * -> with eval.finetune_epochs > 0, fine-tuning, random-init being supervised from scratch ->
+ * report). Configs are TOML files with `--set key=value` overrides (cli/run_config.h).
  */
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <iostream>
@@ -18,6 +20,7 @@
 #include "io/config.h"
 #include "io/file_util.h"
 #include "metrics/tcas.h"
+#include "metrics/tcas_bootstrap.h"
 #include "tokenizers/teacher_rounds.h"
 #include "tokenizers/tokenizer_factory.h"
 #include "train/distributed.h"
@@ -140,7 +143,41 @@ void run_eval(const EvalArgs& args, const GlobalOptions& global) {
   if (!args.json.empty()) write_json(args.json, row);
 }
 
-/// Pretrains (or resumes) one method, evaluates its encoder, and returns its report row.
+/// The fine-tune fields of a report row: top-1 / top-5 best and last (fractions), the epoch of
+/// the best, the epochs, and the time in training steps over resumed invocations.
+void add_finetune_scores(const FinetuneResult& f, int64_t epochs, nlohmann::json& row) {
+  row["finetune_epochs"] = epochs;
+  row["finetune_top1"] = f.top1_best;
+  row["finetune_top5"] = f.top5_best;
+  row["finetune_top1_last"] = f.top1_last;
+  row["finetune_top5_last"] = f.top5_last;
+  row["finetune_best_epoch"] = f.best_epoch;
+  row["finetune_s"] = f.train_seconds;
+  row["finetune_images_per_second"] = f.images_per_second;
+}
+
+/// What pretraining bought: each pretrained row's fine-tune top-1 (best) minus the from-scratch
+/// (random-init) row's, in points, also written into the rows as "finetune_gain_points".
+nlohmann::json finetune_gains(nlohmann::json& rows, int64_t epochs) {
+  nlohmann::json summary = {{"epochs", epochs}, {"from_scratch", nullptr},
+                            {"gain_points", nlohmann::json::object()}};
+  const auto scratch = std::find_if(rows.begin(), rows.end(), [](const nlohmann::json& r) {
+    return r["method"] == "random-init" && r.contains("finetune_top1");
+  });
+  if (scratch == rows.end()) return summary;
+  const double base = (*scratch)["finetune_top1"].get<double>();
+  summary["from_scratch"] = base;
+  for (nlohmann::json& r : rows) {
+    if (r["method"] == "random-init" || !r.contains("finetune_top1")) continue;
+    const double gain = 100 * (r["finetune_top1"].get<double>() - base);
+    r["finetune_gain_points"] = gain;
+    summary["gain_points"][r["method"].get<std::string>()] = gain;
+  }
+  return summary;
+}
+
+/// Pretrains (or resumes) one method, evaluates its encoder (and fine-tunes a copy of it with
+/// eval.finetune_epochs > 0), and returns its report row.
 nlohmann::json run_and_score(const nlohmann::json& config, const std::string& method,
                              const Tokenizer* tokenizer, const nlohmann::json& tcas,
                              const Dataset& train, const Dataset& test, const ChannelStats& stats,
@@ -151,6 +188,15 @@ nlohmann::json run_and_score(const nlohmann::json& config, const std::string& me
   const EncoderScores s = evaluate_encoder(r.model->encoder(), train, test, stats,
                                            encoder_eval_options(config, cache), device);
   nlohmann::json row = score_row(method, s);
+  const int64_t finetune_epochs = run_eval_options(config).finetune_epochs;
+  if (finetune_epochs > 0) {
+    spdlog::info("fine-tuning {} ({} epochs{})", method, finetune_epochs,
+                 method == "random-init" ? ", supervised from scratch" : "");
+    const FinetuneResult f = finetune_encoder(config, finetune_epochs, r.model->encoder(), train,
+                                              test, stats, out + "/" + method + "/finetune",
+                                              device);
+    add_finetune_scores(f, finetune_epochs, row);
+  }
   row["epochs"] = method == "random-init" ? 0 : config["pretrain"]["epochs"].get<int64_t>();
   row["wall_s"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (tokenizer != nullptr) {
@@ -168,14 +214,21 @@ nlohmann::json run_and_score(const nlohmann::json& config, const std::string& me
     row["pretrain_steps"] = r.pretrain.steps;
     row["last_loss"] = r.pretrain.last_loss;
   }
-  spdlog::info("{}: k-NN {:.2f} %, linear {:.2f} %", method, 100 * s.knn_top1, 100 * s.linear_top1);
+  spdlog::info("{}: k-NN {:.2f} %, linear {:.2f} %{}", method, 100 * s.knn_top1,
+               100 * s.linear_top1,
+               finetune_epochs > 0
+                   ? fmt::format(", fine-tune {:.2f} %", 100 * row["finetune_top1"].get<double>())
+                   : "");
   return row;
 }
 
 nlohmann::json tokenizer_tcas(const Tokenizer& tokenizer, const Dataset& test, int workers,
                               torch::Device device) {
-  nlohmann::json tcas = tcas_to_json(compute_tcas(count_token_classes(tokenizer, test, workers, device)));
-  spdlog::info("tokenizer TCAS on {} {}: {:.4f}", test.name, test.split, tcas["tcas"].get<double>());
+  const TokenLabelSet tokens = tokenize_split(tokenizer, test, workers, device);
+  nlohmann::json tcas = tcas_to_json(score_tcas(tokens.view(), BootstrapOptions{}, test.source));
+  spdlog::info("tokenizer TCAS on {} {}: {:.4f} [{:.4f}, {:.4f}]", test.name, test.split,
+               tcas["tcas"].get<double>(), tcas["tcas_ci_low"].get<double>(),
+               tcas["tcas_ci_high"].get<double>());
   return tcas;
 }
 
@@ -227,6 +280,8 @@ void run_all(const RunArgs& args, const GlobalOptions& global) {
   CM_REQUIRE(config["run"]["rounds"].get<int>() >= 1, "run.rounds must be >= 1");
   CM_REQUIRE(clustermim || config["run"]["rounds"].get<int>() == 1,
              "run.rounds > 1 bootstraps from the clustermim method: add it to run.methods");
+  const int64_t finetune_epochs = run_eval_options(config).finetune_epochs;
+  if (finetune_epochs > 0) finetune_options(config, "");  // a bad finetune.* key fails up front
 
   std::unique_ptr<Tokenizer> tokenizer;
   nlohmann::json tcas;
@@ -246,16 +301,18 @@ void run_all(const RunArgs& args, const GlobalOptions& global) {
     }
   }
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  const nlohmann::json report = {{"rows", rows}, {"config", config}, {"tcas", tcas},
+  nlohmann::json report = {{"rows", rows}, {"config", config}, {"tcas", tcas},
                                  {"rounds", rounds},
                                  {"machine", describe_machine(device.str())},
                                  {"skipped_samples", {{"train", train.skipped}, {"eval", test.skipped}}},
                                  {"command", args.command}, {"wall_s", wall}};
+  if (finetune_epochs > 0) report["finetune"] = finetune_gains(report["rows"], finetune_epochs);
   write_report(out, report);
   std::vector<std::string> curves;
   for (const auto& row : rows) curves.push_back(row["method"].get<std::string>());
   write_training_curves(out, curves);
-  std::cout << "\n" << format_report_table(rows) << "\nreport: " << out << "/report.md\n";
+  std::cout << "\n" << format_report_table(report["rows"]) << "\nreport: " << out
+            << "/report.md\n";
 }
 
 void add_config_options(CLI::App& cmd, RunArgs& args) {
@@ -299,7 +356,8 @@ void register_run_commands(CLI::App& app, GlobalOptions& global, const std::stri
   auto all = std::make_shared<RunArgs>();
   all->command = command_line;
   CLI::App* run_cmd = app.add_subcommand(
-      "run", "Fit tokenizer -> TCAS -> pretrain each method -> k-NN + linear probe -> report");
+      "run", "Fit tokenizer -> TCAS -> pretrain each method -> k-NN + linear probe "
+             "[-> fine-tune, eval.finetune_epochs] -> report");
   add_config_options(*run_cmd, *all);
   run_cmd->callback([all, &global] { run_all(*all, global); });
 }

@@ -5,6 +5,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "cli/run_config.h"
@@ -58,8 +59,11 @@ void clear_run_outputs(const std::string& out_dir) {
   if (!fs::is_directory(out_dir, ec)) return;
   for (const fs::directory_entry& e : fs::directory_iterator(out_dir)) {
     const std::string name = e.path().filename().string();
-    const bool method_dir = e.is_directory() && (fs::exists(e.path() / "metrics.jsonl") ||
-                                                 !latest_checkpoint(e.path().string()).empty());
+    auto holds_training = [](const fs::path& dir) {
+      return fs::exists(dir / "metrics.jsonl") || !latest_checkpoint(dir.string()).empty();
+    };
+    const bool method_dir = e.is_directory() && (holds_training(e.path()) ||
+                                                 holds_training(e.path() / "finetune"));
     const bool output = (name.rfind("tokenizer", 0) == 0 && e.path().extension() == ".cmtk") ||
                         (name.size() > 11 && name.substr(name.size() - 11) == "-block.json") ||
                         name == "report.md" || name == "report.json" || name == "curves.png" ||
@@ -99,6 +103,38 @@ EncoderEvalOptions encoder_eval_options(const nlohmann::json& config,
   o.linear = which != "knn";
   o.cache_dir = cache_dir;
   return o;
+}
+
+FinetuneResult finetune_encoder(const nlohmann::json& config, int64_t epochs,
+                                VisionTransformer& encoder, const Dataset& train,
+                                const Dataset& test, const ChannelStats& stats,
+                                const std::string& dir, torch::Device device) {
+  FinetuneOptions options = finetune_options(config, dir);
+  options.epochs = epochs;
+  torch::manual_seed(options.seed);
+  const int64_t classes = std::max(train.num_classes(), test.num_classes());
+  VitClassifier classifier(make_classifier_config(encoder->config(), classes, options));
+  classifier->load_encoder(encoder);
+  const nlohmann::json saved = {{"run", config}, {"finetune_epochs", epochs}};
+  std::string resume = fs::is_directory(dir) ? latest_checkpoint(dir) : "";
+  if (!resume.empty()) {
+    const Checkpoint c = load_checkpoint(resume);
+    const int64_t made = c.info.config.value("finetune_epochs", int64_t{-1});
+    std::string why = made == epochs ? "" : "eval.finetune_epochs was " + std::to_string(made);
+    if (why.empty()) {
+      why = finetune_provenance(classifier, train, test, stats, options)
+                .describe_mismatch(Provenance::from_json(
+                    c.info.config.value("provenance", nlohmann::json::object())));
+    }
+    if (!why.empty()) {
+      spdlog::warn("{}: fine-tune made from another encoder or under other settings ({}); "
+                   "starting it over",
+                   resume, why);
+      fs::remove_all(dir);
+      resume.clear();
+    }
+  }
+  return finetune(classifier, train, test, stats, options, device, saved, resume);
 }
 
 }  // namespace clustermim

@@ -1,7 +1,7 @@
 /*
  * The steps `pretrain`, `eval` and `run` compose: prepare a tokenizer, pretrain one method
- * (resuming from the newest checkpoint in its folder), and score a frozen encoder with k-NN and
- * a linear probe on cached features.
+ * (resuming from the newest checkpoint in its folder), score a frozen encoder with k-NN and
+ * a linear probe on cached features, and fine-tune a copy of it (`run`'s eval.finetune_epochs).
  */
 #pragma once
 
@@ -14,6 +14,7 @@
 #include "tokenizers/feature_kmeans.h"
 #include "tokenizers/tokenizer.h"
 #include "train/checkpoint.h"
+#include "train/finetune.h"
 #include "train/pretrain.h"
 
 namespace clustermim {
@@ -33,7 +34,8 @@ std::unique_ptr<Tokenizer> prepare_run_tokenizer(const nlohmann::json& config, c
 FeatureKMeansOptions round_feature_options(const nlohmann::json& config);
 
 /// `--fresh`: deletes what pretrain and run write in `out_dir` (tokenizers, method folders with
-/// checkpoints or metrics, block choices, reports, config.json); other files stay.
+/// checkpoints or metrics, their own or a fine-tune's in <method>/finetune, block choices,
+/// reports, config.json); other files stay.
 void clear_run_outputs(const std::string& out_dir);
 
 /// A pretrained (or random-init) model and how it was made.
@@ -55,5 +57,16 @@ MethodResult run_method(const nlohmann::json& config, const std::string& method,
 EncoderEvalOptions encoder_eval_options(const nlohmann::json& config,
                                         const std::string& cache_dir,
                                         const std::string& which = "both");
+
+/// `run`'s fine-tuning of one method: a classifier on a copy of `encoder` (seeded by
+/// finetune.seed, the encoder itself is not changed) trained in `dir` for `epochs` epochs with
+/// the finetune.* recipe on `train`, scored on `test` after every epoch. A checkpoint in `dir`
+/// made from the same encoder under the same settings and epochs is resumed; one made otherwise
+/// (the pretraining went on, a finetune.* key or the epochs changed) is deleted with a warning
+/// naming what differs, and the fine-tune starts over.
+FinetuneResult finetune_encoder(const nlohmann::json& config, int64_t epochs,
+                                VisionTransformer& encoder, const Dataset& train,
+                                const Dataset& test, const ChannelStats& stats,
+                                const std::string& dir, torch::Device device);
 
 }  // namespace clustermim

@@ -5,6 +5,7 @@
 
 #include <torch/version.h>
 
+#include <algorithm>
 #include <cmath>
 #include <ctime>
 #include <fstream>
@@ -42,18 +43,68 @@ nlohmann::json describe_machine(const std::string& device) {
 }
 
 std::string format_report_table(const nlohmann::json& rows) {
+  const bool finetuned = std::any_of(rows.begin(), rows.end(), [](const nlohmann::json& r) {
+    return r.contains("finetune_top1");
+  });
   std::vector<std::vector<std::string>> table;
   for (const auto& r : rows) {
-    table.push_back({r.value("method", "?"), r.value("tokenizer", "-"),
+    std::string method = r.value("method", "?");
+    if (method == "random-init" && r.contains("finetune_top1")) method += " (from scratch)";
+    table.push_back({method, r.value("tokenizer", "-"),
                      r.contains("vocab") && r["vocab"].is_number() ? std::to_string(r["vocab"].get<int64_t>()) : "-",
                      cell(r, "tcas", 4), cell(r, "knn_top1", 1, 100), cell(r, "linear_top1", 1, 100),
                      r.contains("epochs") ? std::to_string(r["epochs"].get<int64_t>()) : "-",
                      cell(r, "pretrain_s", 0), cell(r, "eval_s", 0)});
+    if (finetuned) {
+      table.back().push_back(cell(r, "finetune_top1", 1, 100));
+      table.back().push_back(cell(r, "finetune_s", 1, 1.0 / 60));
+    }
   }
-  return format_table({"method", "tokenizer", "K", "TCAS", "k-NN top-1 %", "linear top-1 %",
-                       "epochs", "pretrain s", "eval s"},
-                      table);
+  std::vector<std::string> header = {"method", "tokenizer", "K", "TCAS", "k-NN top-1 %",
+                                     "linear top-1 %", "epochs", "pretrain s", "eval s"};
+  if (finetuned) {
+    header.push_back("fine-tune top-1 %");
+    header.push_back("fine-tune min");
+  }
+  return format_table(header, table);
 }
+
+namespace {
+
+/// The fine-tuning recipe and what pretraining bought over supervised from scratch, computed
+/// from report["finetune"] and the rows.
+std::string finetune_paragraph(const nlohmann::json& report) {
+  const nlohmann::json& f = report["config"]["finetune"];
+  const nlohmann::json& summary = report["finetune"];
+  std::ostringstream md;
+  md << "Fine-tuning: every encoder trained whole with a classification head for "
+     << summary["epochs"] << " epochs of the finetune.* recipe (batch " << f["batch_size"]
+     << ", blr " << f["blr"] << ", layer decay " << f["layer_decay"] << ", drop path "
+     << f["drop_path"] << ", mixup " << f["mixup"] << " / cutmix " << f["cutmix"]
+     << ", RandAugment, erasing " << f["erasing"] << ", " << f["pooling"].get<std::string>()
+     << " pooling); random-init is supervised from scratch with the same recipe. Fine-tune top-1 "
+     << "is the best epoch's on the evaluation split (report.json also has the last); fine-tune "
+     << "min is the time in its training steps.";
+  if (summary["from_scratch"].is_null()) {
+    md << " No from-scratch row to compare with (add random-init to run.methods).\n\n";
+    return md.str();
+  }
+  if (summary["gain_points"].empty()) return md.str() + "\n\n";
+  md << " What pretraining bought over supervised from scratch ("
+     << fixed(100 * summary["from_scratch"].get<double>(), 1) << " %):";
+  const char* separator = " ";
+  for (const auto& r : report["rows"]) {
+    if (!r.contains("finetune_gain_points")) continue;
+    const double points = r["finetune_gain_points"].get<double>();
+    md << separator << r["method"].get<std::string>() << " " << (points >= 0 ? "+" : "")
+       << fixed(points, 1) << " points";
+    separator = ", ";
+  }
+  md << ".\n\n";
+  return md.str();
+}
+
+}  // namespace
 
 void write_report(const std::string& out_dir, const nlohmann::json& report) {
   write_json(out_dir + "/report.json", report);
@@ -80,6 +131,7 @@ void write_report(const std::string& out_dir, const nlohmann::json& report) {
      << report["config"]["eval"]["linear_epochs"] << " epochs. TCAS of the run's tokenizer on "
      << "the evaluation split (lower is better).\n\n```\n"
      << format_report_table(report["rows"]) << "```\n\n";
+  if (report.contains("finetune")) md << finetune_paragraph(report);
   for (const auto& r : report.value("rounds", nlohmann::json::array())) {
     const int64_t block = r["block"].get<int64_t>();
     md << "Round " << r["round"] << ": feature K-means on " << r["teacher"].get<std::string>()

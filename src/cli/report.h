@@ -14,10 +14,12 @@ namespace clustermim {
 nlohmann::json describe_machine(const std::string& device);
 
 /// Writes report.json and report.md in `out_dir`. `report` holds "rows", "config", "machine",
-/// "command", "tcas", "wall_s".
+/// "command", "tcas", "wall_s", and with fine-tuning "finetune" ({"epochs", "from_scratch": the
+/// random-init row's fine-tune top-1 or null, "gain_points": {method: points over it}}).
 void write_report(const std::string& out_dir, const nlohmann::json& report);
 
-/// The final table as text (also printed by `run`).
+/// The final table as text (also printed by `run`); the fine-tune columns appear when a row has
+/// fine-tune scores, and the random-init row is then marked as trained from scratch.
 std::string format_report_table(const nlohmann::json& rows);
 
 /// curves.png from `<out_dir>/<method>/metrics.jsonl` of each pretrained method.

@@ -60,7 +60,8 @@ nlohmann::json eval_defaults() {
           {"linear_weight_decay", l.weight_decay}, {"linear_warmup_epochs", l.warmup_epochs},
           {"linear_trust_coefficient", l.trust_coefficient}, {"linear_seed", l.seed},
           {"pooling", pooling_name(e.pooling)}, {"bf16", e.features.bf16},
-          {"feature_batch", e.features.batch_size}};
+          {"feature_batch", e.features.batch_size},
+          {"finetune_epochs", RunEvalOptions().finetune_epochs}};
 }
 
 nlohmann::json finetune_defaults() {
@@ -221,6 +222,14 @@ EncoderEvalOptions eval_options(const nlohmann::json& c) {
   o.pooling = parse_pooling(e["pooling"].get<std::string>());
   o.knn_options = knn_options(c);
   o.linear_options = linear_options(c);
+  return o;
+}
+
+RunEvalOptions run_eval_options(const nlohmann::json& c) {
+  RunEvalOptions o;
+  o.finetune_epochs = c["eval"]["finetune_epochs"].get<int64_t>();
+  CM_REQUIRE(o.finetune_epochs >= 0, "eval.finetune_epochs must be >= 0 (0 = off), got ",
+             o.finetune_epochs);
   return o;
 }
 

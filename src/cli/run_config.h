@@ -3,9 +3,9 @@
  * (io/config.h), and the typed option structs read from it. The defaults are not written here:
  * default_run_config() reads them off default-constructed option structs (PretrainOptions,
  * AugmentOptions, EncoderEvalOptions with its KnnOptions, LinearProbeOptions and FeatureOptions,
- * BuildOptions with its PixelKMeansOptions, MimConfig, FinetuneOptions), so a struct and the
- * config cannot disagree; tests/test_config_defaults.cpp checks that every key reaches its
- * field. `configs/*.toml` override parts of it.
+ * BuildOptions with its PixelKMeansOptions, MimConfig, FinetuneOptions, RunEvalOptions), so
+ * a struct and the config cannot disagree; tests/test_config_defaults.cpp checks that every key
+ * reaches its field. `configs/*.toml` override parts of it.
  */
 #pragma once
 
@@ -20,6 +20,14 @@
 #include "train/pretrain.h"
 
 namespace clustermim {
+
+/// What `run` adds to each method's frozen evaluation: the eval.* keys that no library struct
+/// holds, with their defaults.
+struct RunEvalOptions {
+  int64_t finetune_epochs = 0;  ///< fine-tune every method's encoder (random-init: supervised
+                                ///< from scratch) this many epochs with the finetune.* recipe,
+                                ///< after k-NN and the linear probe; 0 = off
+};
 
 /// Every setting with its default value (taken from the option structs' defaults).
 nlohmann::json default_run_config();
@@ -53,6 +61,9 @@ FinetuneOptions finetune_options(const nlohmann::json& config, const std::string
 /// Evaluation options: feature extraction (batch, precision; image size 0 = the encoder's),
 /// pooling, k-NN and linear probe; both protocols on, no cache folder.
 EncoderEvalOptions eval_options(const nlohmann::json& config);
+
+/// `run`'s own eval.* settings (Error naming the key when one makes no sense).
+RunEvalOptions run_eval_options(const nlohmann::json& config);
 
 /// The k-NN and linear-probe parts of eval_options.
 KnnOptions knn_options(const nlohmann::json& config);
