@@ -35,12 +35,18 @@ FinetuneDraw finetune_transform(const ImageView& image, int size, const ChannelS
   draw.crop = sample_crop(image.height, image.width, options.crop, rng);
   std::vector<uint8_t> pixels(static_cast<size_t>(size) * size * 3);
   crop_resize(image, draw.crop, size, pixels.data());
+  draw.erased = finetune_augment_crop(pixels.data(), size, stats, options, rng, out);
+  return draw;
+}
+
+std::optional<EraseBox> finetune_augment_crop(uint8_t* pixels, int size, const ChannelStats& stats,
+                                              const FinetuneAugmentOptions& options, Rng& rng,
+                                              float* out) {
   RandAugmentOptions augment = options.rand_augment;
   if (options.fill_with_mean) augment.fill = mean_fill(stats);
-  rand_augment(pixels.data(), size, size, augment, rng);
-  normalize_image({pixels.data(), size, size, 3}, stats, out);
-  draw.erased = random_erasing(out, 3, size, size, options.erasing, rng);
-  return draw;
+  rand_augment(pixels, size, size, augment, rng);
+  normalize_image({pixels, size, size, 3}, stats, out);
+  return random_erasing(out, 3, size, size, options.erasing, rng);
 }
 
 }  // namespace clustermim

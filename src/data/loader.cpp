@@ -1,11 +1,16 @@
 /*
  * BatchLoader (see loader.h): a deterministic epoch order, per-sample RNG streams keyed by
- * (seed, epoch, position), and a bounded, in-order producer/consumer queue of batches.
+ * (seed, epoch, position), bad samples replaced by their successors in that order, and a bounded,
+ * in-order producer/consumer queue of batches.
  */
 #include "data/loader.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
+#include <cmath>
 #include <numeric>
+#include <sstream>
 #include <utility>
 
 #include "core/error.h"
@@ -26,38 +31,49 @@ uint64_t sample_seed(uint64_t seed, int64_t epoch, int64_t position) {
              static_cast<uint64_t>(position));
 }
 
-void check_dataset(const Dataset& d) {
-  CM_REQUIRE(d.size() > 0, "loader: dataset '", d.name, "' is empty");
-  CM_REQUIRE(d.channels == 1 || d.channels == 3, "loader: dataset '", d.name, "' has ",
-             d.channels, " channels, expected 1 or 3");
-  CM_REQUIRE(d.height > 0 && d.width > 0, "loader: dataset '", d.name, "' has empty images");
-  const int64_t expected = d.size() * d.image_bytes();
-  CM_REQUIRE(static_cast<int64_t>(d.pixels.size()) == expected, "loader: dataset '", d.name,
-             "' holds ", d.pixels.size(), " pixel bytes, expected N*H*W*C = ", expected);
+/// "name (message), ..." for the first `count` bad samples.
+std::string describe(const std::vector<BadSample>& bad, size_t count) {
+  std::ostringstream os;
+  for (size_t i = 0; i < std::min(count, bad.size()); ++i)
+    os << (i > 0 ? ", " : "") << bad[i].name << " (" << bad[i].message << ")";
+  if (bad.size() > count) os << ", ...";
+  return os.str();
 }
 
 }  // namespace
 
+BatchLoader::BatchLoader(const ImageSource& source, LoaderOptions options)
+    : BatchLoader(nullptr, &source, std::move(options)) {}
+
 BatchLoader::BatchLoader(const Dataset& dataset, LoaderOptions options)
-    : dataset_(dataset), options_(std::move(options)) {
-  check_dataset(dataset_);
+    : BatchLoader(std::make_unique<MemoryImageSource>(dataset), nullptr, std::move(options)) {}
+
+BatchLoader::BatchLoader(std::unique_ptr<const ImageSource> owned, const ImageSource* source,
+                         LoaderOptions options)
+    : owned_(std::move(owned)), source_(owned_ ? *owned_ : *source), options_(std::move(options)) {
+  CM_REQUIRE(source_.size() > 0, "loader: ", source_.name(), " has no samples");
   CM_REQUIRE(options_.batch_size > 0, "loader: batch_size ", options_.batch_size, " must be > 0");
   CM_REQUIRE(options_.workers >= 0, "loader: workers ", options_.workers, " must be >= 0");
   CM_REQUIRE(options_.prefetch >= 1, "loader: prefetch ", options_.prefetch, " must be >= 1");
   CM_REQUIRE(options_.shards >= 1 && options_.shard >= 0 && options_.shard < options_.shards,
              "loader: shard ", options_.shard, " of ", options_.shards, " is out of range");
   CM_REQUIRE(options_.image_size >= 0, "loader: image_size ", options_.image_size, " must be >= 0");
+  CM_REQUIRE(options_.crop_ratio >= 0 && options_.crop_ratio <= 1, "loader: crop_ratio ",
+             options_.crop_ratio, " must lie in (0, 1] (0 = the source's default)");
+  CM_REQUIRE(options_.max_bad_fraction >= 0 && options_.max_bad_fraction <= 1,
+             "loader: max_bad_fraction ", options_.max_bad_fraction, " must lie in [0, 1]");
   if (options_.augment) validate(options_.augment_options);
   if (options_.augment && options_.finetune) validate(*options_.finetune);
-  size_ = options_.image_size > 0
-              ? options_.image_size
-              : static_cast<int>(std::min(dataset_.height, dataset_.width));
+  size_ = options_.image_size > 0 ? options_.image_size : source_.native_side();
+  CM_REQUIRE(size_ > 0, "loader: the images of ", source_.name(),
+             " differ in size; set the output size (image_size)");
+  crop_ratio_ = options_.crop_ratio > 0 ? options_.crop_ratio : source_.default_crop_ratio();
 }
 
 BatchLoader::~BatchLoader() { stop_workers(); }
 
 int64_t BatchLoader::batches_per_epoch() const {
-  const int64_t n = dataset_.size(), b = options_.batch_size;
+  const int64_t n = source_.size(), b = options_.batch_size;
   return options_.drop_last ? n / b : (n + b - 1) / b;
 }
 
@@ -76,46 +92,118 @@ void BatchLoader::start_epoch(int64_t epoch, int64_t skip_batches) {
              skip_batches, " outside [0, ", batches_per_epoch(), "]");
   stop_workers();
   epoch_ = epoch;
-  order_ = epoch_order(dataset_.size(), options_.seed, epoch, options_.shuffle);
+  order_ = epoch_order(source_.size(), options_.seed, epoch, options_.shuffle);
   next_claim_ = next_take_ = skip_batches;
   end_ = batches_per_epoch();
+  epoch_samples_ = 0;
+  for (int64_t b = 0; b < end_; ++b) {
+    int64_t first = 0, count = 0;
+    slice(b, &first, &count);
+    epoch_samples_ += count;
+  }
+  bad_.clear();
+  reported_ = false;
   error_ = nullptr;
   error_batch_ = -1;
+  too_many_bad_ = nullptr;
   stop_ = false;
   started_ = true;
   for (int w = 0; w < options_.workers; ++w) threads_.emplace_back(&BatchLoader::worker_loop, this);
 }
 
-void BatchLoader::build_batch(int64_t b, Batch& batch) const {
+void BatchLoader::slice(int64_t b, int64_t* first, int64_t* count) const {
   const int64_t start = b * options_.batch_size;
-  const int64_t whole = std::min(options_.batch_size, dataset_.size() - start);
-  const int64_t first = start + whole * options_.shard / options_.shards;
-  const int64_t count = start + whole * (options_.shard + 1) / options_.shards - first;
-  const int64_t floats = transformed_floats(size_);
+  const int64_t whole = std::min(options_.batch_size, source_.size() - start);
+  *first = start + whole * options_.shard / options_.shards;
+  *count = start + whole * (options_.shard + 1) / options_.shards - *first;
+}
+
+void BatchLoader::build_batch(int64_t b, Batch& batch) const {
+  int64_t first = 0, count = 0;
+  slice(b, &first, &count);
   batch.size = count;
   batch.image_size = size_;
-  batch.images.resize(static_cast<size_t>(count * floats));
+  batch.images.resize(static_cast<size_t>(count * transformed_floats(size_)));
   batch.labels.resize(static_cast<size_t>(count));
   batch.indices.resize(static_cast<size_t>(count));
   batch.crops.resize(options_.augment ? static_cast<size_t>(count) : 0);
+  batch.bad.clear();
+  std::vector<uint8_t> pixels(static_cast<size_t>(size_) * size_ * 3);
   for (int64_t k = 0; k < count; ++k) {
     if (stop_.load(std::memory_order_relaxed)) return;
-    const int64_t index = order_[static_cast<size_t>(first + k)];
-    if (options_.on_sample) options_.on_sample(index);
-    const ImageView image = image_view(dataset_, index);
-    float* out = batch.images.data() + k * floats;
-    if (options_.augment) {
-      Rng rng(sample_seed(options_.seed, epoch_, first + k));
-      batch.crops[k] =
-          options_.finetune
-              ? finetune_transform(image, size_, options_.stats, *options_.finetune, rng, out).crop
-              : train_transform(image, size_, options_.stats, options_.augment_options, rng, out);
-    } else {
-      eval_transform(image, size_, options_.stats, out);
-    }
-    batch.labels[k] = dataset_.labels[static_cast<size_t>(index)];
-    batch.indices[k] = index;
+    build_sample(first + k, k, batch, pixels);
   }
+}
+
+void BatchLoader::build_sample(int64_t position, int64_t k, Batch& batch,
+                               std::vector<uint8_t>& pixels) const {
+  const int64_t n = source_.size();
+  const int64_t index = order_[static_cast<size_t>(position)];
+  if (options_.on_sample) options_.on_sample(index);
+  float* out = batch.images.data() + k * transformed_floats(size_);
+  CropBox* crop = options_.augment ? &batch.crops[static_cast<size_t>(k)] : nullptr;
+  // A run of more bad samples than the epoch may hold cannot end well: stop there.
+  const auto allowed =
+      static_cast<int64_t>(std::floor(options_.max_bad_fraction * static_cast<double>(epoch_samples_)));
+  for (int64_t attempt = 0;; ++attempt) {
+    const int64_t candidate = order_[static_cast<size_t>((position + attempt) % n)];
+    try {
+      transform(candidate, position, pixels.data(), out, crop);
+    } catch (const Error& e) {
+      if (attempt == 0) batch.bad.push_back({index, position, -1, source_.sample_name(index), e.what()});
+      CM_REQUIRE(attempt < allowed && attempt + 1 < n, "loader: ", source_.name(), ": ",
+                 attempt + 1, " samples in a row fail to decode, more than max_bad_fraction ",
+                 options_.max_bad_fraction, " of the epoch's ", epoch_samples_,
+                 " allows; the first: ", batch.bad.back().name, " (", batch.bad.back().message,
+                 ")");
+      continue;
+    }
+    if (attempt > 0) batch.bad.back().replacement = candidate;
+    batch.labels[static_cast<size_t>(k)] = source_.label(candidate);
+    batch.indices[static_cast<size_t>(k)] = candidate;
+    return;
+  }
+}
+
+void BatchLoader::transform(int64_t index, int64_t position, uint8_t* pixels, float* out,
+                            CropBox* crop) const {
+  const ImageView view{pixels, size_, size_, 3};
+  if (!options_.augment) {
+    source_.eval(index, size_, crop_ratio_, pixels);
+    normalize_image(view, options_.stats, out);
+    return;
+  }
+  Rng rng(sample_seed(options_.seed, epoch_, position));
+  if (options_.finetune) {
+    *crop = source_.random_crop(index, options_.finetune->crop, rng, size_, pixels);
+    finetune_augment_crop(pixels, size_, options_.stats, *options_.finetune, rng, out);
+  } else {
+    *crop = source_.random_crop(index, options_.augment_options, rng, size_, pixels);
+    normalize_image(view, options_.stats, out);
+  }
+}
+
+void BatchLoader::count_bad(const Batch& batch) {
+  if (batch.bad.empty()) return;
+  bad_.insert(bad_.end(), batch.bad.begin(), batch.bad.end());
+  if (static_cast<double>(bad_.size()) <=
+      options_.max_bad_fraction * static_cast<double>(epoch_samples_))
+    return;
+  try {
+    fail("loader: ", source_.name(), ": ", bad_.size(), " bad samples in epoch ", epoch_,
+         ", more than max_bad_fraction ", options_.max_bad_fraction, " of its ", epoch_samples_,
+         ": ", describe(bad_, 3));
+  } catch (const Error&) {
+    too_many_bad_ = std::current_exception();
+    throw;
+  }
+}
+
+void BatchLoader::report_bad() {
+  if (reported_ || bad_.empty()) return;
+  reported_ = true;
+  spdlog::warn("{}: epoch {}: {} bad sample(s) skipped, each replaced by the next in epoch order: {}",
+               source_.name(), epoch_, bad_.size(), describe(bad_, 10));
 }
 
 void BatchLoader::worker_loop() {
@@ -153,9 +241,13 @@ void BatchLoader::worker_loop() {
 
 bool BatchLoader::next(Batch& out) {
   CM_REQUIRE(started_, "loader: call start_epoch before next");
+  if (too_many_bad_) std::rethrow_exception(too_many_bad_);
   if (options_.workers == 0) {  // synchronous mode
     if (error_) std::rethrow_exception(error_);
-    if (next_take_ >= end_) return false;
+    if (next_take_ >= end_) {
+      report_bad();
+      return false;
+    }
     try {
       build_batch(next_take_, out);
     } catch (...) {
@@ -164,10 +256,15 @@ bool BatchLoader::next(Batch& out) {
       throw;
     }
     ++next_take_;
+    count_bad(out);
     return true;
   }
   std::unique_lock<std::mutex> lock(mutex_);
-  if (next_take_ >= end_) return false;
+  if (next_take_ >= end_) {
+    lock.unlock();
+    report_bad();
+    return false;
+  }
   can_take_.wait(lock, [&] {
     return ready_.count(next_take_) > 0 || (error_ && error_batch_ <= next_take_);
   });
@@ -180,6 +277,7 @@ bool BatchLoader::next(Batch& out) {
   ++next_take_;
   lock.unlock();
   can_claim_.notify_all();
+  count_bad(out);
   return true;
 }
 

@@ -143,6 +143,16 @@ void crop_resize(const ImageView& image, const CropBox& box, int size, uint8_t* 
                box.top + box.height <= image.height && box.left + box.width <= image.width,
            "crop box out of the image");
   const cv::Mat roi = as_mat(image)(cv::Rect(box.left, box.top, box.width, box.height));
+  if (image.channels == 3) {  // straight into `out`: the loader's per-image path
+    cv::Mat dst(size, size, CV_8UC3, out);
+    if (box.height != size || box.width != size) {
+      cv::resize(roi, dst, cv::Size(size, size), 0, 0, cv::INTER_CUBIC);
+    } else {
+      roi.copyTo(dst);
+    }
+    if (box.flipped) cv::flip(dst, dst, 1);
+    return;
+  }
   cv::Mat resized = roi;
   if (box.height != size || box.width != size)
     cv::resize(roi, resized, cv::Size(size, size), 0, 0, cv::INTER_CUBIC);
@@ -170,22 +180,32 @@ CropBox train_transform(const ImageView& image, int size, const ChannelStats& st
   return box;
 }
 
-void eval_transform(const ImageView& image, int size, const ChannelStats& stats, float* out) {
+/// The evaluation crop of `image` as a view [size, size] into a resized copy (or into the image):
+/// shorter side resized to floor(size / crop_ratio) (area when shrinking, bicubic when enlarging,
+/// nothing when equal; longer side = floor(that * long / short)), then the center crop.
+cv::Mat eval_region(const ImageView& image, int size, float crop_ratio) {
   check_image(image);
   check_size(size);
+  CM_REQUIRE(crop_ratio > 0 && crop_ratio <= 1, "transform: crop ratio ", crop_ratio,
+             " must lie in (0, 1]");
   const cv::Mat src = as_mat(image);
   cv::Mat resized = src;
   const int shorter = std::min(image.height, image.width);
-  if (shorter != size) {
-    const int longer = static_cast<int>(static_cast<int64_t>(size) *
-                                        std::max(image.height, image.width) / shorter);
-    const cv::Size target = image.height <= image.width ? cv::Size(longer, size)
-                                                        : cv::Size(size, longer);
-    cv::resize(src, resized, target, 0, 0, size < shorter ? cv::INTER_AREA : cv::INTER_CUBIC);
+  const auto resize = static_cast<int64_t>(size / static_cast<double>(crop_ratio));
+  if (shorter != resize) {
+    const int longer = static_cast<int>(resize * std::max(image.height, image.width) / shorter);
+    const cv::Size target = image.height <= image.width
+                                ? cv::Size(longer, static_cast<int>(resize))
+                                : cv::Size(static_cast<int>(resize), longer);
+    cv::resize(src, resized, target, 0, 0, resize < shorter ? cv::INTER_AREA : cv::INTER_CUBIC);
   }
   const int top = py_round((resized.rows - size) / 2.0);
   const int left = py_round((resized.cols - size) / 2.0);
-  write_chw(resized(cv::Rect(left, top, size, size)), false, stats, out);
+  return resized(cv::Rect(left, top, size, size));
+}
+
+void eval_transform(const ImageView& image, int size, const ChannelStats& stats, float* out) {
+  write_chw(eval_region(image, size, 1.f), false, stats, out);
 }
 
 std::vector<float> eval_transform(const ImageView& image, int size, const ChannelStats& stats) {
@@ -193,6 +213,17 @@ std::vector<float> eval_transform(const ImageView& image, int size, const Channe
   std::vector<float> out(static_cast<size_t>(transformed_floats(size)));
   eval_transform(image, size, stats, out.data());
   return out;
+}
+
+void eval_resize(const ImageView& image, int size, float crop_ratio, uint8_t* out) {
+  const cv::Mat region = eval_region(image, size, crop_ratio);
+  const int channels = image.channels;
+  for (int y = 0; y < size; ++y) {
+    const uint8_t* src = region.ptr<uint8_t>(y);
+    uint8_t* dst = out + static_cast<int64_t>(y) * size * 3;
+    for (int x = 0; x < size; ++x)
+      for (int c = 0; c < 3; ++c) dst[x * 3 + c] = src[x * channels + (channels == 3 ? c : 0)];
+  }
 }
 
 }  // namespace clustermim

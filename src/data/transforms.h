@@ -104,4 +104,10 @@ void eval_transform(const ImageView& image, int size, const ChannelStats& stats,
 /// Convenience: eval_transform into a new vector [3, size, size].
 std::vector<float> eval_transform(const ImageView& image, int size, const ChannelStats& stats);
 
+/// The uint8 evaluation crop: resize the shorter side to floor(size / crop_ratio) (resized as
+/// eval_transform resizes), center crop [size, size], write `out` [size, size, 3] (grayscale
+/// repeated). crop_ratio in (0, 1]; eval_resize(image, size, 1) + normalize_image =
+/// eval_transform, bit for bit.
+void eval_resize(const ImageView& image, int size, float crop_ratio, uint8_t* out);
+
 }  // namespace clustermim

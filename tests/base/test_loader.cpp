@@ -1,7 +1,10 @@
 /*
  * Tests of BatchLoader: epoch coverage, drop_last, determinism across seeds, epochs and worker
- * counts (the fine-tuning augmentation too), data-parallel shards, resuming mid-epoch, exception propagation from workers and clean shutdown. Datasets
- * are built by hand (random pixels), never through load_dataset.
+ * counts (the fine-tuning augmentation too), data-parallel shards, resuming mid-epoch, exception
+ * propagation from workers and clean shutdown, the loader over an ImageSource, the evaluation
+ * crop ratio, and bad samples (replaced, counted, named, too many = Error). Datasets are built by
+ * hand (random pixels), never through load_dataset; bad samples come from a source that fails on
+ * chosen indices.
  */
 #include <gtest/gtest.h>
 
@@ -9,6 +12,7 @@
 #include <random>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/error.h"
@@ -280,6 +284,185 @@ TEST(Loader, FinetuneAugmentIsWorkerIndependentAndReplacesPretraining) {
   o.augment = true;
   o.finetune->rand_augment.magnitude = 12;
   EXPECT_THROW(BatchLoader(ds, o), Error);
+}
+
+/// A MemoryImageSource whose samples in `bad` fail as a corrupt file would; `varying` claims
+/// images of several sizes (native_side 0), as a streamed source does.
+class FlakySource : public MemoryImageSource {
+ public:
+  FlakySource(const Dataset& dataset, std::set<int64_t> bad, bool varying = false)
+      : MemoryImageSource(dataset), bad_(std::move(bad)), varying_(varying) {}
+  int native_side() const override { return varying_ ? 0 : MemoryImageSource::native_side(); }
+  void crop(int64_t i, const CropBox& box, int out_size, uint8_t* out) const override {
+    check(i);
+    MemoryImageSource::crop(i, box, out_size, out);
+  }
+  void eval(int64_t i, int out_size, float crop_ratio, uint8_t* out) const override {
+    check(i);
+    MemoryImageSource::eval(i, out_size, crop_ratio, out);
+  }
+  std::string sample_name(int64_t i) const override { return "img" + std::to_string(i) + ".jpg"; }
+
+ private:
+  void check(int64_t i) const {
+    if (bad_.count(i)) throw Error("img" + std::to_string(i) + ".jpg: corrupt JPEG");
+  }
+  std::set<int64_t> bad_;
+  bool varying_;
+};
+
+TEST(Loader, SourceConstructorGivesTheDatasetConstructorsBatches) {
+  const auto ds = make_dataset(70, 12);
+  const MemoryImageSource source(ds);
+  for (bool augment : {true, false}) {
+    auto o = small_options(16, 2);
+    o.augment = augment;
+    o.drop_last = false;
+    BatchLoader from_dataset(ds, o), from_source(source, o);
+    expect_same(collect(from_dataset, 1), collect(from_source, 1));
+  }
+}
+
+TEST(Loader, CropRatioShrinksTheEvaluationCrop) {
+  const auto ds = make_dataset(12, 20);
+  auto o = small_options(4, 0);
+  o.augment = false;
+  o.image_size = 14;
+  o.crop_ratio = 0.875f;  // shorter side to 16, center 14
+  BatchLoader loader(ds, o);
+  std::vector<uint8_t> pixels(14 * 14 * 3);
+  std::vector<float> expected(static_cast<size_t>(transformed_floats(14)));
+  for (const auto& b : collect(loader, 0)) {
+    for (int64_t k = 0; k < b.size; ++k) {
+      eval_resize(image_view(ds, b.indices[k]), 14, 0.875f, pixels.data());
+      normalize_image({pixels.data(), 14, 14, 3}, o.stats, expected.data());
+      ASSERT_TRUE(std::equal(expected.begin(), expected.end(), b.images.begin() + k * 588));
+    }
+  }
+  o.crop_ratio = 0;  // the in-memory default: 1, Resize(14) + CenterCrop(14)
+  BatchLoader plain(ds, o);
+  const auto batches = collect(plain, 0);
+  const auto direct = eval_transform(image_view(ds, batches[0].indices[0]), 14, o.stats);
+  EXPECT_TRUE(std::equal(direct.begin(), direct.end(), batches[0].images.begin()));
+  o.crop_ratio = 1.5f;
+  EXPECT_THROW(BatchLoader(ds, o), Error);
+}
+
+TEST(Loader, VaryingImageSizesNeedAnOutputSize) {
+  const auto ds = make_dataset(10);
+  const FlakySource varying(ds, {}, true);
+  auto o = small_options();
+  EXPECT_THROW(BatchLoader(varying, o), Error);
+  o.image_size = 6;
+  EXPECT_EQ(BatchLoader(varying, o).image_size(), 6);
+}
+
+TEST(Loader, BadSamplesAreReplacedByTheNextInEpochOrderCountedAndNamed) {
+  const auto ds = make_dataset(100, 10);
+  const std::set<int64_t> bad_indices{7, 8, 31};
+  const FlakySource source(ds, bad_indices);
+  for (bool augment : {true, false}) {
+    auto o = small_options(10, 1);
+    o.augment = augment;
+    o.max_bad_fraction = 0.05;
+    BatchLoader one(source, o);
+    const auto reference = collect(one, 4);
+    // Every batch is full, no bad sample is used, and each bad position holds the next sample in
+    // epoch order that decodes, with the failed position's augmentation stream.
+    const auto order = BatchLoader::epoch_order(100, o.seed, 4, true);
+    std::set<int64_t> positions;
+    for (size_t b = 0; b < reference.size(); ++b) {
+      ASSERT_EQ(reference[b].size, 10);
+      for (int64_t k = 0; k < 10; ++k) {
+        const int64_t position = static_cast<int64_t>(b) * 10 + k;
+        EXPECT_EQ(bad_indices.count(reference[b].indices[k]), 0u);
+        int64_t expected = position;
+        while (bad_indices.count(order[expected])) ++expected;
+        EXPECT_EQ(reference[b].indices[k], order[expected]) << "position " << position;
+        EXPECT_EQ(reference[b].labels[k], ds.labels[order[expected]]);
+        if (expected != position) positions.insert(position);
+      }
+    }
+    ASSERT_EQ(one.bad_samples().size(), 3u);
+    std::set<int64_t> named, at;
+    for (const BadSample& s : one.bad_samples()) {
+      named.insert(s.index);
+      at.insert(s.position);
+      EXPECT_EQ(s.name, "img" + std::to_string(s.index) + ".jpg");
+      EXPECT_EQ(s.message, s.name + ": corrupt JPEG");
+      EXPECT_EQ(order[s.position], s.index);
+      EXPECT_EQ(bad_indices.count(s.replacement), 0u);
+    }
+    EXPECT_EQ(named, bad_indices);
+    EXPECT_EQ(at, positions);
+    // The same stream for any worker count, and the shards of it concatenate to it.
+    for (int workers : {0, 3}) {
+      o.workers = workers;
+      BatchLoader other(source, o);
+      expect_same(reference, collect(other, 4));
+      EXPECT_EQ(other.bad_samples().size(), 3u);
+    }
+    o.workers = 2;
+    o.shards = 2;
+    for (int shard = 0; shard < 2; ++shard) {
+      o.shard = shard;
+      BatchLoader half(source, o);
+      const auto slices = collect(half, 4);
+      for (size_t b = 0; b < slices.size(); ++b)
+        for (int64_t k = 0; k < 5; ++k)
+          EXPECT_EQ(slices[b].indices[k], reference[b].indices[shard * 5 + k]);
+    }
+    // A new epoch starts a new count.
+    one.start_epoch(5);
+    EXPECT_TRUE(one.bad_samples().empty());
+  }
+}
+
+TEST(Loader, TooManyBadSamplesStopTheEpochWithTheirNames) {
+  const auto ds = make_dataset(100, 10);
+  const FlakySource source(ds, {3, 50, 51, 77});
+  for (int workers : {0, 1, 3}) {
+    auto o = small_options(10, workers);
+    o.shuffle = false;
+    o.max_bad_fraction = 0.025;  // 2.5 of 100 samples: the third bad sample (batch 5) is too many
+    BatchLoader loader(source, o);
+    loader.start_epoch(0);
+    Batch b;
+    for (int i = 0; i < 5; ++i) ASSERT_TRUE(loader.next(b)) << workers << " workers";
+    try {
+      loader.next(b);
+      FAIL() << "no error with " << workers << " workers";
+    } catch (const Error& e) {
+      const std::string message = e.what();
+      EXPECT_NE(message.find("3 bad samples in epoch 0"), std::string::npos) << message;
+      EXPECT_NE(message.find("img3.jpg (img3.jpg: corrupt JPEG), img50.jpg"), std::string::npos)
+          << message;
+    }
+    EXPECT_THROW(loader.next(b), Error);  // stays failed until start_epoch
+  }
+  // The default (0.001 of 100 samples) allows none.
+  auto o = small_options(10, 2);
+  o.shuffle = false;
+  BatchLoader strict(source, o);
+  strict.start_epoch(0);
+  Batch b;
+  EXPECT_THROW(strict.next(b), Error);
+  // A run of bad samples longer than the epoch may hold stops where it is found.
+  const FlakySource all_bad(ds, [] {
+    std::set<int64_t> s;
+    for (int64_t i = 0; i < 100; ++i) s.insert(i);
+    return s;
+  }());
+  o.max_bad_fraction = 0.5;
+  BatchLoader hopeless(all_bad, o);
+  hopeless.start_epoch(0);
+  try {
+    hopeless.next(b);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("samples in a row fail to decode"), std::string::npos)
+        << e.what();
+  }
 }
 
 }  // namespace
