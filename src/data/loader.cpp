@@ -142,9 +142,11 @@ void BatchLoader::build_sample(int64_t position, int64_t k, Batch& batch,
   if (options_.on_sample) options_.on_sample(index);
   float* out = batch.images.data() + k * transformed_floats(size_);
   CropBox* crop = options_.augment ? &batch.crops[static_cast<size_t>(k)] : nullptr;
-  // A run of more bad samples than the epoch may hold cannot end well: stop there.
-  const auto allowed =
-      static_cast<int64_t>(std::floor(options_.max_bad_fraction * static_cast<double>(epoch_samples_)));
+  // A run of more bad samples than the epoch may hold cannot end well: stop there (a single one
+  // is replaced, and count_bad says whether the epoch may hold it).
+  const auto allowed = std::max<int64_t>(
+      1, static_cast<int64_t>(
+             std::floor(options_.max_bad_fraction * static_cast<double>(epoch_samples_))));
   for (int64_t attempt = 0;; ++attempt) {
     const int64_t candidate = order_[static_cast<size_t>((position + attempt) % n)];
     try {
