@@ -33,8 +33,12 @@ TEST(RunFinetune, ColumnsScratchRowResumeAndOff) {
       " --set data.dataset=" + data + " --set 'run.methods=[\"mae\",\"random-init\"]'"
       " --set pretrain.epochs=1 --set pretrain.batch_size=16 --set eval.linear_epochs=1"
       " --set eval.linear_batch=16 --set finetune.batch_size=16 --set finetune.warmup_epochs=0";
+  RunResult r = run_cli(dir, "run --out " + out + sets + " --set eval.finetune_epochs=-1");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.err, "error: eval.finetune_epochs must be >= 0 (0 = off), got -1\n");
+
   const std::string on = "run --out " + out + sets + " --set eval.finetune_epochs=2";
-  RunResult r = run_cli(dir, on);
+  r = run_cli(dir, on);
   ASSERT_EQ(r.status, 0) << r.err;
   const auto report = nlohmann::json::parse(slurp(out + "/report.json"));
   ASSERT_EQ(report.at("rows").size(), 2u);

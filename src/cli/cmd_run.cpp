@@ -269,6 +269,8 @@ void run_all(const RunArgs& args, const GlobalOptions& global) {
   const torch::Device device = apply_global_options(global);
   const nlohmann::json config = resolved_config(args, global);
   const std::string out = config["run"]["out_dir"].get<std::string>();
+  const int64_t finetune_epochs = run_eval_options(config).finetune_epochs;
+  if (finetune_epochs > 0) finetune_options(config, "");  // a bad finetune.* key fails up front
   if (args.fresh) clear_run_outputs(out);
   write_json(out + "/config.json", config);
   const std::string data = config["data"]["dataset"].get<std::string>();
@@ -280,8 +282,6 @@ void run_all(const RunArgs& args, const GlobalOptions& global) {
   CM_REQUIRE(config["run"]["rounds"].get<int>() >= 1, "run.rounds must be >= 1");
   CM_REQUIRE(clustermim || config["run"]["rounds"].get<int>() == 1,
              "run.rounds > 1 bootstraps from the clustermim method: add it to run.methods");
-  const int64_t finetune_epochs = run_eval_options(config).finetune_epochs;
-  if (finetune_epochs > 0) finetune_options(config, "");  // a bad finetune.* key fails up front
 
   std::unique_ptr<Tokenizer> tokenizer;
   nlohmann::json tcas;
