@@ -28,13 +28,12 @@
 #include <exception>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
+#include <string>
 #include <thread>
 #include <vector>
-
-#include <memory>
-#include <string>
 
 #include "data/dataset.h"
 #include "data/finetune_augment.h"
@@ -46,9 +45,11 @@ namespace clustermim {
 /// How BatchLoader builds batches.
 struct LoaderOptions {
   int64_t batch_size = 128;
-  bool shuffle = true;         ///< new permutation every epoch; false = dataset order
+  bool shuffle = true;         ///< new permutation every epoch; false = the source's order
   bool drop_last = true;       ///< leave out the last, smaller batch
-  bool augment = true;         ///< train_transform; false = eval_transform
+  /// true: RandomResizedCrop + flip on the original image (train_transform), then normalize;
+  /// false: the evaluation crop (see crop_ratio), then normalize.
+  bool augment = true;
   int image_size = 0;          ///< output side S; 0 = the source's native (shorter) side
   /// Evaluation crop: shorter side resized to S / crop_ratio, center crop S, crop_ratio in (0, 1];
   /// 0 = the source's default (in memory 1: today's Resize(S) + CenterCrop(S) of images resized
