@@ -78,7 +78,8 @@ std::string finetune_paragraph(const nlohmann::json& report) {
   const nlohmann::json& summary = report["finetune"];
   std::ostringstream md;
   md << "Fine-tuning: every encoder trained whole with a classification head for "
-     << summary["epochs"] << " epochs of the finetune.* recipe (batch " << f["batch_size"]
+     << summary["epochs"] << (summary["epochs"] == 1 ? " epoch" : " epochs")
+     << " of the finetune.* recipe (batch " << f["batch_size"]
      << ", blr " << f["blr"] << ", layer decay " << f["layer_decay"] << ", drop path "
      << f["drop_path"] << ", mixup " << f["mixup"] << " / cutmix " << f["cutmix"]
      << ", RandAugment, erasing " << f["erasing"] << ", " << f["pooling"].get<std::string>()
