@@ -8,11 +8,13 @@
  * so reopening costs time proportional to the index, not to the data.
  *
  * Sources: labeled image folders `root/<split>/<class>/...` (ImageNet's `train/`, `val/`: `test`
- * falls back to `val`, saying so), an unlabeled folder (no split subfolders: every image below
- * it is one unlabeled split `train`), tar archives (a .tar.gz is unpacked once into the cache as
- * a plain .tar, since gzip cannot be read at an offset), and WebDataset shards (`root/<split>/*.tar`
- * or a brace list `root/train-{000000..000146}.tar`; a sample is the run of adjacent members
- * sharing a key: KEY.jpg|jpeg|png and an optional KEY.cls holding the integer label).
+ * falls back to `val`, saying so), an unlabeled folder (no train/, test/ or val/ subfolder: every
+ * image below it is one unlabeled split `train`), tar archives of such trees (a .tar.gz is
+ * unpacked once into the cache as a plain .tar, since gzip cannot be read at an offset), and
+ * WebDataset shards (the .tar files in `root/<split>/`, or a brace list
+ * `root/train-{000000..000146}.tar`; a sample is the run of adjacent members sharing a key:
+ * KEY.jpg|jpeg|png and an optional KEY.cls holding the integer label; see webdataset.h). Classes
+ * of shards: the lines of a `classes.txt` beside them, else "0".."largest label".
  */
 #pragma once
 
@@ -30,7 +32,8 @@ struct SampleRef {
   int32_t label = -1;  ///< class index in [0, classes.size()); -1 when the source is unlabeled
 };
 
-/// Every sample of one split of a source, in a fixed order (sorted by file, then offset).
+/// Every sample of one split of a source, in a fixed order: by class, then path (folders and
+/// archives; unlabeled folders by path), or in shard order (WebDataset).
 struct SampleIndex {
   std::string source;                ///< the spec that was indexed
   std::string split;                 ///< the split actually read ("val" when "test" fell back)
@@ -53,6 +56,11 @@ struct IndexOptions {
 /// list). Throws Error naming the path and the problem (no images, unknown split, ...).
 SampleIndex index_samples(const std::string& spec, const std::string& split,
                           const IndexOptions& options = {});
+
+/// True when `index_samples` reads `spec` (an image folder or archive, an unlabeled folder,
+/// WebDataset shards); false for what only `load_dataset` reads (fashion-mnist, mnist, IDX and
+/// CIFAR-10 binaries in a folder or archive) and for a path that does not exist.
+bool is_sample_source(const std::string& spec);
 
 /// The encoded bytes of sample `i` (one positioned read). Throws Error naming the sample when its
 /// file is missing or shorter than the index says.
