@@ -1,11 +1,13 @@
 /*
  * `clustermim data info`: what a dataset spec resolves to, its size, classes and statistics.
+ * `clustermim data shard`: any source written as WebDataset shards (see data/webdataset.h).
  */
 #include <spdlog/spdlog.h>
 
 #include <iostream>
 
 #include "cli/context.h"
+#include "data/webdataset.h"
 
 namespace clustermim {
 
@@ -53,10 +55,30 @@ void run_data_info(const DataInfoArgs& args, const GlobalOptions& global) {
   }
 }
 
+struct DataShardArgs {
+  std::string source;
+  std::string out;
+  std::string split = "train";
+  int64_t shard_size = 1000;
+};
+
+void run_data_shard(const DataShardArgs& args, const GlobalOptions& global) {
+  apply_global_options(global);
+  DatasetOptions options;
+  options.cache_dir = global.cache_dir;
+  options.threads = global.threads;
+  const ShardSummary s = shard_source(args.source, args.split, args.out, args.shard_size, options);
+  std::cout << "wrote " << s.samples << " " << args.split << " samples of " << args.source
+            << " to " << s.shards.size() << " shards: " << s.shards.front();
+  if (s.shards.size() > 1) std::cout << " .. " << s.shards.back();
+  std::cout << "\n";
+  if (!s.classes_file.empty()) std::cout << "classes  " << s.classes_file << "\n";
+}
+
 }  // namespace
 
 void register_data_commands(CLI::App& app, GlobalOptions& global) {
-  CLI::App* data = app.add_subcommand("data", "Inspect datasets");
+  CLI::App* data = app.add_subcommand("data", "Inspect datasets, or write them as shards");
   data->require_subcommand(1);
   auto args = std::make_shared<DataInfoArgs>();
   CLI::App* info = data->add_subcommand("info", "Size, classes and pixel statistics of a dataset");
@@ -67,6 +89,21 @@ void register_data_commands(CLI::App& app, GlobalOptions& global) {
   info->add_option("--split", args->split, "train | test")->capture_default_str();
   info->add_option("--json", args->json, "Also write the summary as JSON to this file");
   info->callback([args, &global] { run_data_info(*args, global); });
+
+  auto shard_args = std::make_shared<DataShardArgs>();
+  CLI::App* shard = data->add_subcommand(
+      "shard", "Write a split of any source as WebDataset shards OUT/<split>/<split>-000000.tar ...");
+  shard->add_option("source", shard_args->source,
+                    "fashion-mnist | mnist | a path (IDX, CIFAR-10, image folder or archive, "
+                    "shard folder or list root/train-{000000..000009}.tar)")
+      ->required();
+  shard->add_option("out", shard_args->out, "Output folder (the shards go to OUT/<split>/)")
+      ->required();
+  shard->add_option("--split", shard_args->split, "train | test | val")->capture_default_str();
+  shard->add_option("--shard-size", shard_args->shard_size, "Samples per shard")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  shard->callback([shard_args, &global] { run_data_shard(*shard_args, global); });
 }
 
 }  // namespace clustermim
