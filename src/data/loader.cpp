@@ -31,12 +31,18 @@ uint64_t sample_seed(uint64_t seed, int64_t epoch, int64_t position) {
              static_cast<uint64_t>(position));
 }
 
-/// "name (message), ..." for the first `count` bad samples.
+/// One bad sample for messages: its error, which names it, or "name (error)" when it does not.
+std::string describe(const BadSample& bad) {
+  if (bad.message.compare(0, bad.name.size(), bad.name) == 0) return bad.message;
+  return str_cat(bad.name, " (", bad.message, ")");
+}
+
+/// The first `count` bad samples, "; "-separated.
 std::string describe(const std::vector<BadSample>& bad, size_t count) {
   std::ostringstream os;
   for (size_t i = 0; i < std::min(count, bad.size()); ++i)
-    os << (i > 0 ? ", " : "") << bad[i].name << " (" << bad[i].message << ")";
-  if (bad.size() > count) os << ", ...";
+    os << (i > 0 ? "; " : "") << describe(bad[i]);
+  if (bad.size() > count) os << "; ...";
   return os.str();
 }
 
@@ -152,12 +158,12 @@ void BatchLoader::build_sample(int64_t position, int64_t k, Batch& batch,
     try {
       transform(candidate, position, pixels.data(), out, crop);
     } catch (const Error& e) {
-      if (attempt == 0) batch.bad.push_back({index, position, -1, source_.sample_name(index), e.what()});
+      if (attempt == 0)
+        batch.bad.push_back({index, position, -1, source_.sample_name(index), e.what()});
       CM_REQUIRE(attempt < allowed && attempt + 1 < n, "loader: ", source_.name(), ": ",
                  attempt + 1, " samples in a row fail to decode, more than max_bad_fraction ",
                  options_.max_bad_fraction, " of the epoch's ", epoch_samples_,
-                 " allows; the first: ", batch.bad.back().name, " (", batch.bad.back().message,
-                 ")");
+                 " allows; the first: ", describe(batch.bad.back()));
       continue;
     }
     if (attempt > 0) batch.bad.back().replacement = candidate;
@@ -204,7 +210,8 @@ void BatchLoader::count_bad(const Batch& batch) {
 void BatchLoader::report_bad() {
   if (reported_ || bad_.empty()) return;
   reported_ = true;
-  spdlog::warn("{}: epoch {}: {} bad sample(s) skipped, each replaced by the next in epoch order: {}",
+  spdlog::warn("{}: epoch {}: {} bad sample(s) skipped (each replaced by the next in epoch "
+               "order): {}",
                source_.name(), epoch_, bad_.size(), describe(bad_, 10));
 }
 

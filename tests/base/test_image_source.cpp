@@ -5,7 +5,8 @@
  * dataset, close on a sample, deterministic, bad samples left out); the streamed source under the
  * BatchLoader: evaluation batches close to the same images decoded in memory, the same stream for
  * any worker count, shards, crops drawn on each original image, a truncated JPEG skipped,
- * counted and named, too many = Error. Datasets are built by hand; the streamed ones are JPEG and
+ * counted and named, too many = Error; a folder, its tar and its WebDataset shards indexed by
+ * index_samples stream the same batches. Datasets are built by hand; the streamed ones are JPEG and
  * PNG files written here with OpenCV and indexed by hand.
  */
 #include <gtest/gtest.h>
@@ -27,7 +28,9 @@
 #include "data/image_source.h"
 #include "data/jpeg_crop_decode.h"
 #include "data/loader.h"
+#include "data/sample_index.h"
 #include "data/stream_image_source.h"
+#include "data/webdataset.h"
 
 namespace clustermim {
 namespace {
@@ -172,7 +175,8 @@ TEST(ChannelStatsEstimate, LeavesOutSamplesThatFailAndErrsWhenNoneDecodes) {
 /// A smooth RGB image [h, w, 3] (sines, different per seed) with +-3 levels of noise.
 cv::Mat smooth_rgb(int h, int w, uint64_t seed) {
   std::mt19937_64 rng(seed);
-  const double fx = 20 + static_cast<double>(seed % 7) * 5, fy = 17 + static_cast<double>(seed % 5) * 6;
+  const double fx = 20 + static_cast<double>(seed % 7) * 5;
+  const double fy = 17 + static_cast<double>(seed % 5) * 6;
   cv::Mat image(h, w, CV_8UC3);
   for (int y = 0; y < h; ++y) {
     for (int x = 0; x < w; ++x) {
@@ -392,7 +396,8 @@ TEST(StreamImageSource, ATruncatedJpegIsSkippedCountedAndNamed) {
   StreamFixture f(std::vector<std::pair<int, int>>(19, {48, 64}));
   const std::string truncated = f.index.source + "/truncated.jpg";
   const auto whole = read_file_bytes(f.index.files[0]);
-  test::write_bytes(truncated, std::vector<uint8_t>(whole.begin(), whole.begin() + whole.size() / 2));
+  test::write_bytes(truncated,
+                    std::vector<uint8_t>(whole.begin(), whole.begin() + whole.size() / 2));
   f.add(truncated, 2);  // sample 19 of 20
   const StreamImageSource source(f.index);
   for (bool augment : {true, false}) {
@@ -446,6 +451,49 @@ TEST(StreamImageSource, ChannelStatsFromASampleAreCloseToTheImagesInMemory) {
     EXPECT_NEAR(upscaled.mean[c], memory.mean[c], 0.005);
     EXPECT_NEAR(upscaled.std[c], memory.std[c], 0.01);
   }
+}
+
+TEST(StreamImageSource, AFolderItsTarAndItsShardsStreamTheSameBatches) {
+  const std::string root = test::make_temp_dir();
+  for (int k = 0; k < 9; ++k) {
+    const std::string dir = root + "/train/" + (k % 2 ? "b" : "a");
+    std::filesystem::create_directories(dir);
+    cv::Mat bgr;
+    cv::cvtColor(smooth_rgb(40 + 7 * k, 90 - 5 * k, k + 3), bgr, cv::COLOR_RGB2BGR);
+    ASSERT_TRUE(cv::imwrite(dir + "/img" + std::to_string(k) + ".jpg", bgr));
+  }
+  const std::string bad = root + "/train/a/img4.jpg";  // truncated
+  const auto whole = read_file_bytes(bad);
+  test::write_bytes(bad, std::vector<uint8_t>(whole.begin(), whole.begin() + whole.size() / 3));
+  const std::string tar = test::make_temp_dir() + "/data.tar";
+  test::write_tar(tar, root, "", false);
+  const std::string shards = test::make_temp_dir();
+  DatasetOptions dataset_options;
+  dataset_options.cache_dir = "none";
+  shard_source(root, "train", shards, 4, dataset_options);
+  IndexOptions index_options;
+  index_options.cache_dir = "none";
+  std::vector<std::vector<Batch>> streams;
+  for (const std::string& spec : {root, tar, shards}) {
+    const StreamImageSource source(index_samples(spec, "train", index_options));
+    ASSERT_EQ(source.size(), 9) << spec;
+    auto o = stream_options(3, 2, 24);
+    o.max_bad_fraction = 0.2;
+    for (bool augment : {true, false}) {
+      o.augment = augment;
+      BatchLoader loader(source, o);
+      streams.push_back(collect(loader, 1));
+      ASSERT_EQ(loader.bad_samples().size(), 1u) << spec;
+      // Sample 2 (class a: img0, img2, img4, ...): a path, "data.tar:...", "shard.tar:KEY".
+      const BadSample& b = loader.bad_samples()[0];
+      EXPECT_EQ(b.index, 2);
+      EXPECT_EQ(b.name, source.sample_name(2));
+      EXPECT_TRUE(b.name.find("img4.jpg") != std::string::npos ||
+                  b.name.find(".tar:000000002") != std::string::npos)
+          << b.name;
+    }
+  }
+  for (size_t s = 2; s < streams.size(); ++s) expect_same(streams[s % 2], streams[s]);
 }
 
 }  // namespace
