@@ -13,7 +13,7 @@ trap 'rm -rf "$work"' EXIT
 
 passed=0
 failed=0
-for target in idx cifar tensor_file safetensors config image_folder archive npy; do
+for target in idx cifar tensor_file safetensors config image_folder archive npy tar_index; do
   bin=$build/fuzz_$target
   [[ -x $bin ]] || { echo "fuzz: $bin is missing (configure with -DCLUSTERMIM_FUZZ=ON)"; exit 2; }
   mkdir -p "$work/$target"
