@@ -16,10 +16,9 @@
 namespace clustermim {
 namespace {
 
+using testing::run_cli;
 using testing::RunResult;
 using testing::TempDir;
-using testing::run_cli;
-using testing::slurp;
 using testing::write_idx;
 
 TEST(CliShard, InMemoryDatasetBecomesShardsWithTheSamePixelsAndLabels) {

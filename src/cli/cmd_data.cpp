@@ -92,7 +92,7 @@ void register_data_commands(CLI::App& app, GlobalOptions& global) {
 
   auto shard_args = std::make_shared<DataShardArgs>();
   CLI::App* shard = data->add_subcommand(
-      "shard", "Write a split of any source as WebDataset shards OUT/<split>/<split>-000000.tar ...");
+      "shard", "Write a split of any source as WebDataset shards OUT/<split>/<split>-000000.tar");
   shard->add_option("source", shard_args->source,
                     "fashion-mnist | mnist | a path (IDX, CIFAR-10, image folder or archive, "
                     "shard folder or list root/train-{000000..000009}.tar)")

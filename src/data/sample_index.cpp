@@ -5,24 +5,21 @@
  * folder of shards per split, an unlabeled folder) and the split actually read; fingerprint the
  * files the layout lists (paths, sizes, mtimes: a walk of the folder, or a stat per archive or
  * shard); return the cached index under that key, or build it and cache it. Building reads no
- * image bytes: folders are listed, tars are read header by header, shards also read their `cls`
- * members.
+ * image bytes: folders are listed here; tars are read header by header and shards also read
+ * their `cls` members (sample_index_sources.cpp).
  */
 #include "data/sample_index.h"
 
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
-#include <map>
 #include <set>
-#include <tuple>
 
 #include "core/error.h"
 #include "core/fingerprint.h"
@@ -31,6 +28,7 @@
 #include "data/dataset_cache.h"
 #include "data/image_folder_reader.h"
 #include "data/sample_index_file.h"
+#include "data/sample_index_sources.h"
 #include "data/tar_index.h"
 #include "data/webdataset.h"
 #include "io/file_util.h"
@@ -54,23 +52,20 @@ struct Plan {
   std::string name;                 ///< for the cache file's name
 };
 
-bool is_split_name(const std::string& s) { return s == "train" || s == "test" || s == "val"; }
-
 std::string lower(std::string s) {
   std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
   return s;
 }
 
 bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 bool is_dir(const fs::path& p) {
   std::error_code ec;
   return fs::is_directory(p, ec);
 }
-
-std::string absolute(const std::string& path) { return fs::absolute(path).lexically_normal().string(); }
 
 /// A file-name-safe short name for cache files.
 std::string cache_name(const std::string& path) {
@@ -91,21 +86,13 @@ std::string split_folders(const fs::path& root) {
   return list;
 }
 
-/// `split`, or "val" for a missing "test" when val/ exists (ImageNet's layout), logged.
-std::string resolve_split(const std::string& where, const std::string& split,
-                          const std::function<bool(const std::string&)>& has) {
-  if (has(split) || split != "test" || !has("val")) return split;
-  spdlog::info("{}: no test split, reading val as the test split", where);
-  return "val";
-}
-
 /// The sorted *.tar files directly in `dir`.
 std::vector<std::string> tar_files_in(const fs::path& dir) {
   std::vector<std::string> shards;
   for (const fs::directory_entry& e : fs::directory_iterator(dir)) {
     const std::string name = e.path().filename().string();
     if (e.is_regular_file() && name[0] != '.' && ends_with(lower(name), ".tar"))
-      shards.push_back(absolute(e.path().string()));
+      shards.push_back(absolute_path(e.path().string()));
   }
   std::sort(shards.begin(), shards.end());
   return shards;
@@ -119,7 +106,7 @@ Plan make_plan(const std::string& spec, const std::string& split) {
     for (const std::string& shard : expand_braces(spec)) {
       std::error_code ec;
       CM_REQUIRE(fs::is_regular_file(shard, ec), spec, ": shard ", shard, " is missing");
-      p.shards.push_back(absolute(shard));
+      p.shards.push_back(absolute_path(shard));
     }
     p.root = fs::path(p.shards.front()).parent_path().string();
     p.name = cache_name(p.root) + "-shards";
@@ -127,7 +114,7 @@ Plan make_plan(const std::string& spec, const std::string& split) {
   }
   std::error_code ec;
   CM_REQUIRE(fs::exists(spec, ec), spec, ": no such file or folder");
-  p.root = absolute(spec);
+  p.root = absolute_path(spec);
   p.name = cache_name(spec);
   if (!is_dir(spec)) {
     const std::string name = lower(spec);
@@ -148,8 +135,8 @@ Plan make_plan(const std::string& spec, const std::string& split) {
     return p;
   }
   p.split = resolve_split(spec, split, [&](const std::string& s) { return is_dir(root / s); });
-  CM_REQUIRE(is_dir(root / p.split), spec, ": no ", split, "/ folder (it has ",
-             split_folders(root), ")");
+  CM_REQUIRE(is_dir(root / p.split), spec, ": no ", split, "/ folder (it has ", split_folders(root),
+             ")");
   p.shards = tar_files_in(root / p.split);
   p.layout = p.shards.empty() ? Layout::Folder : Layout::ShardFolder;
   return p;
@@ -205,7 +192,7 @@ std::vector<std::string> images_below(const fs::path& dir) {
 }
 
 void add_file_sample(SampleIndex& index, const std::string& path, int32_t label) {
-  const std::string file = absolute(path);
+  const std::string file = absolute_path(path);
   index.samples.push_back({static_cast<int32_t>(index.files.size()), 0,
                            static_cast<int64_t>(fs::file_size(file)), label});
   index.files.push_back(file);
@@ -240,160 +227,6 @@ void index_unlabeled(const Plan& p, SampleIndex& index) {
              "train/ and test/ folders of <class>/<image> files)");
 }
 
-/// A tar member of an image-folder tree: "[top/]split/class/.../image".
-struct TreeMember {
-  std::string top, split, label;
-  const TarMember* member = nullptr;
-};
-
-/// Indexes the image-folder tree inside the plain tar `tar`; `display` names it in messages.
-void index_tar(const std::string& tar, const std::string& display, Plan& p, SampleIndex& index) {
-  const std::vector<TarMember> members = list_tar_file(tar);
-  std::vector<TreeMember> tree;
-  std::set<std::string> tops, splits, classes;
-  for (const TarMember& m : members) {
-    std::vector<std::string> parts;
-    for (const fs::path& part : fs::path(m.name)) parts.push_back(part.string());
-    const size_t at = parts.size() >= 3 && is_split_name(parts[0])   ? 0
-                      : parts.size() >= 4 && is_split_name(parts[1]) ? 1
-                                                                     : parts.size();
-    if (at == parts.size() || !is_image_file_name(parts.back()) || parts[at + 1][0] == '.')
-      continue;
-    tree.push_back({at == 1 ? parts[0] : "", parts[at], parts[at + 1], &m});
-    tops.insert(tree.back().top);
-    splits.insert(tree.back().split);
-    classes.insert(tree.back().label);
-  }
-  CM_REQUIRE(!tree.empty(), display,
-             ": no [top/]<split>/<class>/<image> members (expected an image-folder tree, e.g. "
-             "train/<class>/<image>.jpg)");
-  CM_REQUIRE(tops.size() == 1, display, ": images under several top folders (",
-             *tops.begin(), "/, ", *std::next(tops.begin()), "/)");
-  p.split = resolve_split(display, p.split, [&](const std::string& s) { return splits.count(s) > 0; });
-  std::string present;
-  for (const std::string& s : splits) present += (present.empty() ? "" : ", ") + s + "/";
-  CM_REQUIRE(splits.count(p.split), display, ": no ", p.split, "/ folder inside (it has ",
-             present, ")");
-  index.classes.assign(classes.begin(), classes.end());
-  std::map<std::string, int32_t> label_of;
-  for (size_t i = 0; i < index.classes.size(); ++i)
-    label_of[index.classes[i]] = static_cast<int32_t>(i);
-  std::vector<std::pair<int32_t, const TarMember*>> chosen;
-  for (const TreeMember& t : tree) {
-    if (t.split == p.split) chosen.emplace_back(label_of.at(t.label), t.member);
-  }
-  std::sort(chosen.begin(), chosen.end(), [](const auto& a, const auto& b) {
-    return std::tie(a.first, a.second->name) < std::tie(b.first, b.second->name);
-  });
-  index.files = {absolute(tar)};
-  for (const auto& [label, m] : chosen) {
-    index.samples.push_back({0, m->offset, m->size, label});
-    index.names.push_back(display + ":" + m->name);
-  }
-}
-
-/// The lines of a classes.txt (a trailing empty line and '\r' allowed).
-std::vector<std::string> read_classes_file(const std::string& path) {
-  const std::vector<uint8_t> bytes = read_file_bytes(path);
-  std::vector<std::string> classes;
-  std::string line;
-  for (size_t i = 0; i <= bytes.size(); ++i) {
-    if (i < bytes.size() && bytes[i] != '\n') {
-      line += static_cast<char>(bytes[i]);
-      continue;
-    }
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (i == bytes.size() && line.empty()) break;
-    CM_REQUIRE(!line.empty(), path, ": empty class name on line ", classes.size() + 1);
-    classes.push_back(line);
-    line.clear();
-  }
-  CM_REQUIRE(!classes.empty(), path, ": no class names");
-  return classes;
-}
-
-/// Indexes WebDataset shards; classes from classes.txt in `classes_dir`, else "0".."max label".
-void index_shards(const std::vector<std::string>& shards, const fs::path& classes_dir,
-                  SampleIndex& index) {
-  std::vector<int64_t> labels;
-  index.files = shards;
-  for (size_t f = 0; f < shards.size(); ++f) {
-    const std::string& shard = shards[f];
-    const int fd = ::open(shard.c_str(), O_RDONLY | O_CLOEXEC);
-    CM_REQUIRE(fd >= 0, shard, ": cannot open (", std::strerror(errno), ")");
-    std::vector<ShardSample> samples;
-    try {
-      const ReadAt read = [&](int64_t offset, int64_t n, uint8_t* out) {
-        read_exact_at(fd, offset, n, out, shard);
-      };
-      samples = group_shard_samples(
-          list_tar_members(read, static_cast<int64_t>(fs::file_size(shard)), shard), read, shard);
-    } catch (...) {
-      ::close(fd);
-      throw;
-    }
-    ::close(fd);
-    for (const ShardSample& s : samples) {
-      index.samples.push_back({static_cast<int32_t>(f), s.offset, s.size, -1});
-      index.names.push_back(shard + ":" + s.key);
-      labels.push_back(s.label);
-    }
-  }
-  CM_REQUIRE(index.size() > 0, shards.front(), ": no samples in the shards");
-  const auto unlabeled = std::find(labels.begin(), labels.end(), -1);
-  if (std::all_of(labels.begin(), labels.end(), [](int64_t l) { return l < 0; })) return;
-  CM_REQUIRE(unlabeled == labels.end(), index.names[unlabeled - labels.begin()],
-             " has no .cls member while other samples have one");
-  const std::string classes_file = (classes_dir / "classes.txt").string();
-  const int64_t max_label = *std::max_element(labels.begin(), labels.end());
-  if (fs::exists(classes_file)) {
-    index.classes = read_classes_file(classes_file);
-  } else {
-    for (int64_t c = 0; c <= max_label; ++c) index.classes.push_back(std::to_string(c));
-  }
-  for (size_t i = 0; i < labels.size(); ++i) {
-    CM_REQUIRE(labels[i] < static_cast<int64_t>(index.classes.size()), index.names[i], ": label ",
-               labels[i], " is out of range for the ", index.classes.size(), " classes of ",
-               classes_file);
-    index.samples[i].label = static_cast<int32_t>(labels[i]);
-  }
-}
-
-/// The plain tar of the .tar.gz `gz` in the cache folder, unpacked now when missing.
-std::string unpacked_tar(const std::string& gz, const std::string& dir, const std::string& key) {
-  CM_REQUIRE(!dir.empty(), gz,
-             ": a .tar.gz is read through a plain copy in the cache folder, and caching is off "
-             "(cache folder \"none\"); unpack it with gunzip or pass a cache folder");
-  const std::string path = (fs::path(dir) / (archive_stem(gz) + "-" + key + ".tar")).string();
-  if (fs::exists(path)) return path;
-  make_dirs(dir);
-  const std::string temp = path + ".tmp-" + std::to_string(::getpid());
-  gzFile in = gzopen(gz.c_str(), "rb");
-  CM_REQUIRE(in != nullptr, gz, ": cannot open (", std::strerror(errno), ")");
-  std::FILE* out = std::fopen(temp.c_str(), "wb");
-  std::vector<char> buffer(1 << 20);
-  std::string error = out ? "" : temp + ": cannot create (" + std::strerror(errno) + ")";
-  while (error.empty()) {
-    const int n = gzread(in, buffer.data(), static_cast<unsigned>(buffer.size()));
-    int code = 0;
-    if (n < 0) error = gz + ": corrupt gzip stream (" + gzerror(in, &code) + ")";
-    if (n <= 0) break;
-    if (std::fwrite(buffer.data(), 1, static_cast<size_t>(n), out) != static_cast<size_t>(n))
-      error = temp + ": write failed (" + std::strerror(errno) + ")";
-  }
-  gzclose(in);
-  if (out != nullptr && (std::fflush(out) != 0 || ::fsync(fileno(out)) != 0 || std::fclose(out) != 0))
-    error = temp + ": write failed";
-  std::error_code ec;
-  if (error.empty()) fs::rename(temp, path, ec);
-  if (!error.empty() || ec) {
-    fs::remove(temp, ec);
-    fail(error.empty() ? path + ": cannot rename the unpacked archive into place" : error);
-  }
-  spdlog::info("unpacked {} to {} ({} MB)", gz, path, fs::file_size(path) >> 20);
-  return path;
-}
-
 SampleIndex build(Plan& p, const std::string& cache_dir, const std::string& key) {
   SampleIndex index;
   switch (p.layout) {
@@ -404,13 +237,15 @@ SampleIndex build(Plan& p, const std::string& cache_dir, const std::string& key)
       index_unlabeled(p, index);
       break;
     case Layout::Tar:
-      index_tar(p.root, p.root, p, index);
+      index_tar_tree(p.root, p.root, p.split, index);
+      p.split = index.split;
       break;
     case Layout::TarGz:
-      index_tar(unpacked_tar(p.root, cache_dir, key), p.root, p, index);
+      index_tar_tree(unpacked_tar(p.root, cache_dir, key), p.root, p.split, index);
+      p.split = index.split;
       break;
     case Layout::ShardFolder:
-      index_shards(p.shards, fs::path(p.root) / p.split, index);
+      index_shards(p.shards, (fs::path(p.root) / p.split).string(), index);
       break;
     case Layout::ShardList:
       index_shards(p.shards, p.root, index);
@@ -426,13 +261,12 @@ SampleIndex index_unchecked(const std::string& spec, const std::string& split,
   Plan plan = make_plan(spec, split);
   const std::string key = content_key(plan);
   const std::string dir = resolve_cache_dir(options.cache_dir);
-  const std::string cache =
-      dir.empty() ? "" : sample_index_cache_path(dir, plan.name, split, key);
+  const std::string cache = dir.empty() ? "" : sample_index_cache_path(dir, plan.name, split, key);
   if (!cache.empty()) {
     if (plan.layout == Layout::TarGz) unpacked_tar(plan.root, dir, key);
     if (std::optional<SampleIndex> cached = load_sample_index(cache, key)) {
-      spdlog::info("loaded the index of {} {} samples of {} from {}", cached->size(),
-                   cached->split, spec, cache);
+      spdlog::info("loaded the index of {} {} samples of {} from {}", cached->size(), cached->split,
+                   spec, cache);
       cached->source = spec;
       return std::move(*cached);
     }
@@ -443,13 +277,14 @@ SampleIndex index_unchecked(const std::string& spec, const std::string& split,
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (cache.empty()) {
-    spdlog::info("indexed {} {} samples of {} in {:.1f} s", index.size(), index.split, spec, seconds);
+    spdlog::info("indexed {} {} samples of {} in {:.1f} s", index.size(), index.split, spec,
+                 seconds);
     return index;
   }
   try {
     save_sample_index(cache, index);
-    spdlog::info("indexed {} {} samples of {} in {:.1f} s, cached to {}", index.size(),
-                 index.split, spec, seconds, cache);
+    spdlog::info("indexed {} {} samples of {} in {:.1f} s, cached to {}", index.size(), index.split,
+                 spec, seconds, cache);
   } catch (const Error& e) {
     spdlog::warn("indexed {} samples of {}, not cached: {}", index.size(), spec, e.what());
   }

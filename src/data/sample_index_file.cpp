@@ -97,9 +97,9 @@ SampleIndex parse(const std::vector<uint8_t>& bytes, const std::string& path,
   const uint32_t version = header.get<uint32_t>();
   CM_REQUIRE(version == kSampleIndexVersion, path, ": version ", version, ", expected ",
              kSampleIndexVersion);
-  CM_REQUIRE(header.get<uint64_t>() ==
-                 checksum(bytes.data() + kHeaderBytes, bytes.size() - kHeaderBytes),
-             path, ": checksum mismatch");
+  CM_REQUIRE(
+      header.get<uint64_t>() == checksum(bytes.data() + kHeaderBytes, bytes.size() - kHeaderBytes),
+      path, ": checksum mismatch");
   Reader r(bytes, kHeaderBytes, path);
   SampleIndex index;
   index.key = r.get_string();
@@ -115,8 +115,8 @@ SampleIndex parse(const std::vector<uint8_t>& bytes, const std::string& path,
     s.offset = r.get<int64_t>();
     s.size = r.get<int64_t>();
     s.label = r.get<int32_t>();
-    CM_REQUIRE(s.file >= 0 && s.file < static_cast<int64_t>(index.files.size()) &&
-                   s.offset >= 0 && s.size >= 0 &&
+    CM_REQUIRE(s.file >= 0 && s.file < static_cast<int64_t>(index.files.size()) && s.offset >= 0 &&
+                   s.size >= 0 &&
                    (index.labeled() ? s.label >= 0 && s.label < int64_t(index.classes.size())
                                     : s.label == -1),
                path, ": sample out of range");

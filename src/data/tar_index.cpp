@@ -52,8 +52,8 @@ int64_t parse_size(const uint8_t* header, const std::string& where, int64_t at) 
       value = value * 8 + (p[i] - '0');
     }
   }
-  CM_REQUIRE(value < (uint64_t{1} << 62), where, ": member size out of range in the header at byte ",
-             at);
+  CM_REQUIRE(value < (uint64_t{1} << 62), where,
+             ": member size out of range in the header at byte ", at);
   return static_cast<int64_t>(value);
 }
 
@@ -85,7 +85,8 @@ std::string normalise(std::string name) {
 
 /// Applies the records "LEN key=value\n" of a pax extended header to the next member's name and
 /// size.
-void parse_pax(const std::string& data, std::string& path, int64_t& size, const std::string& where) {
+void parse_pax(const std::string& data, std::string& path, int64_t& size,
+               const std::string& where) {
   size_t pos = 0;
   while (pos < data.size() && data[pos] != 0) {
     size_t length = 0, i = pos;
@@ -101,9 +102,10 @@ void parse_pax(const std::string& data, std::string& path, int64_t& size, const 
     const std::string key = record.substr(0, eq), value = record.substr(eq + 1);
     if (key == "path") path = value;
     if (key == "size") {
-      CM_REQUIRE(!value.empty() && value.size() < 19 &&
-                     std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; }),
-                 where, ": malformed pax size record");
+      CM_REQUIRE(
+          !value.empty() && value.size() < 19 &&
+              std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; }),
+          where, ": malformed pax size record");
       size = std::stoll(value);
     }
     pos += length;
@@ -203,8 +205,9 @@ void TarWriter::add(const std::string& name, const void* data, size_t size) {
   std::string prefix, base = name;
   if (name.size() > 100) {
     const size_t slash = name.rfind('/', 155);
-    CM_REQUIRE(slash != std::string::npos && name.size() - slash - 1 <= 100 && slash + 1 < name.size(),
-               path_, ": member name too long for ustar: ", name);
+    CM_REQUIRE(
+        slash != std::string::npos && name.size() - slash - 1 <= 100 && slash + 1 < name.size(),
+        path_, ": member name too long for ustar: ", name);
     prefix = name.substr(0, slash);
     base = name.substr(slash + 1);
   }
@@ -229,7 +232,8 @@ void TarWriter::add(const std::string& name, const void* data, size_t size) {
   write(header, kBlock);
   write(data, size);
   const uint8_t zeros[kBlock] = {};
-  write(zeros, static_cast<size_t>(padded(static_cast<int64_t>(size)) - static_cast<int64_t>(size)));
+  write(zeros,
+        static_cast<size_t>(padded(static_cast<int64_t>(size)) - static_cast<int64_t>(size)));
 }
 
 void TarWriter::finish() {

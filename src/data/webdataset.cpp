@@ -9,10 +9,9 @@
 #include <cctype>
 #include <cstdio>
 #include <filesystem>
-#include <set>
-
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
+#include <set>
 
 #include "core/error.h"
 #include "data/sample_index.h"

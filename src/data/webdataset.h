@@ -4,8 +4,8 @@
  *
  * WebDataset (github.com/webdataset/webdataset) stores a dataset as plain tar shards of a few
  * hundred MB; a sample is the run of adjacent members sharing a key, the member path up to the
- * first dot of its file name ("a/b.c.jpg" has key "a/b" and extension "c.jpg"). clustermim reads, per
- * sample, one image member (extension jpg, jpeg or png, any case) and an optional `cls` member
+ * first dot of its file name ("a/b.c.jpg" has key "a/b" and extension "c.jpg"). clustermim reads,
+ * per sample, one image member (extension jpg, jpeg or png, any case) and an optional `cls` member
  * holding the decimal label; the last dot-part of the extension decides ("c.jpg" is an image),
  * as WebDataset's decoders do. Other members (json, txt, ...) and members with no extension or
  * a hidden name are ignored.

@@ -27,8 +27,8 @@ using test::write_tar;
 
 std::vector<uint8_t> image_bytes(const std::string& ext, int value) {
   std::vector<uint8_t> bytes;
-  EXPECT_TRUE(cv::imencode(ext, cv::Mat(5 + value % 3, 7, CV_8UC3, cv::Scalar(value, 40, 200 - value)),
-                           bytes));
+  EXPECT_TRUE(cv::imencode(
+      ext, cv::Mat(5 + value % 3, 7, CV_8UC3, cv::Scalar(value, 40, 200 - value)), bytes));
   return bytes;
 }
 
@@ -130,8 +130,9 @@ TEST(SampleIndex, TarOffsetsGiveTheFilesBytes) {
   ASSERT_EQ(gz.size(), 6);
   EXPECT_EQ(fs::path(gz.files[0]).parent_path(), fs::path(cache));
   for (int64_t i = 0; i < gz.size(); ++i) EXPECT_EQ(read_sample(gz, i), read_sample(folder, i));
-  EXPECT_NE(error_message([&] { index_samples(dir + "/set.tar.gz", "train", no_cache()); })
-                .find("caching is off"),
+  EXPECT_NE(error_message([&] {
+              index_samples(dir + "/set.tar.gz", "train", no_cache());
+            }).find("caching is off"),
             std::string::npos);
 }
 
@@ -142,14 +143,16 @@ TEST(SampleIndex, CorruptOrTruncatedTarIsAnError) {
   std::vector<uint8_t> bytes = read_file_bytes(dir + "/set.tar");
   bytes[10] ^= 0x55;  // inside the first member's name: the checksum no longer matches
   write_bytes(dir + "/bad.tar", bytes);
-  EXPECT_NE(error_message([&] { index_samples(dir + "/bad.tar", "train", no_cache()); })
-                .find("bad.tar: corrupt tar header at byte 0"),
+  EXPECT_NE(error_message([&] {
+              index_samples(dir + "/bad.tar", "train", no_cache());
+            }).find("bad.tar: corrupt tar header at byte 0"),
             std::string::npos);
   bytes = read_file_bytes(dir + "/set.tar");
   bytes.resize(700);  // the first member's header and part of its data
   write_bytes(dir + "/short.tar", bytes);
-  EXPECT_NE(error_message([&] { index_samples(dir + "/short.tar", "train", no_cache()); })
-                .find("runs past the end of the archive"),
+  EXPECT_NE(error_message([&] {
+              index_samples(dir + "/short.tar", "train", no_cache());
+            }).find("runs past the end of the archive"),
             std::string::npos);
 }
 
@@ -188,8 +191,9 @@ TEST(SampleIndex, WebDatasetGroupsAdjacentMembersByKey) {
   index = index_samples(root, "train", no_cache());
   EXPECT_EQ(index.classes, (std::vector<std::string>{"x", "y", "z"}));
   write_bytes(root + "/train/classes.txt", {'x', '\n'});
-  EXPECT_NE(error_message([&] { index_samples(root, "train", no_cache()); })
-                .find("label 2 is out of range for the 1 classes"),
+  EXPECT_NE(error_message([&] {
+              index_samples(root, "train", no_cache());
+            }).find("label 2 is out of range for the 1 classes"),
             std::string::npos);
 }
 
@@ -210,8 +214,9 @@ TEST(SampleIndex, WebDatasetRuleBreaksAreErrorsNamingTheShard) {
               write_member(w, "b.jpg", a);
               write_member(w, "a.cls", "1");
             }),
-            shard + ": the members of sample a are not adjacent (a.cls comes after another "
-                    "sample's)");
+            shard +
+                ": the members of sample a are not adjacent (a.cls comes after another "
+                "sample's)");
   EXPECT_EQ(shard_error([&](TarWriter& w) {
               write_member(w, "a.jpg", a);
               write_member(w, "c.cls", "1");
@@ -264,8 +269,8 @@ TEST(SampleIndex, CacheIsReusedAndRebuiltWhenStaleOrCorrupt) {
   const std::string root = labeled_folder();
   const std::string cache = make_temp_dir();
   const SampleIndex first = index_samples(root, "train", IndexOptions{cache});
-  const std::string path = sample_index_cache_path(cache, fs::path(root).filename().string(),
-                                                   "train", first.key);
+  const std::string path =
+      sample_index_cache_path(cache, fs::path(root).filename().string(), "train", first.key);
   ASSERT_TRUE(fs::exists(path));
   const std::optional<SampleIndex> cached = load_sample_index(path, first.key);
   ASSERT_TRUE(cached.has_value());
@@ -315,7 +320,8 @@ TEST(SampleIndex, ShardedSourceIndexesBackToTheSameSamples) {
   archive* a = archive_read_new();
   archive_read_support_format_tar(a);
   ASSERT_EQ(archive_read_open_filename(a, summary.shards[0].c_str(), 4096), ARCHIVE_OK);
-  while (archive_read_next_header(a, &entry) == ARCHIVE_OK) names.push_back(archive_entry_pathname(entry));
+  while (archive_read_next_header(a, &entry) == ARCHIVE_OK)
+    names.push_back(archive_entry_pathname(entry));
   archive_read_free(a);
   EXPECT_EQ(names, (std::vector<std::string>{"000000000.jpg", "000000000.cls", "000000001.jpg",
                                              "000000001.cls", "000000002.png", "000000002.cls"}));
@@ -325,8 +331,9 @@ TEST(SampleIndex, ReadSampleNamesTheSampleWhenItsFileShrank) {
   const std::string root = labeled_folder();
   const SampleIndex index = index_samples(root, "train", no_cache());
   write_bytes(index.files[0], {0xff, 0xd8});
-  EXPECT_NE(error_message([&] { read_sample(index, 0); }).find(index.names[0] + ": file ends at byte 2"),
-            std::string::npos);
+  EXPECT_NE(
+      error_message([&] { read_sample(index, 0); }).find(index.names[0] + ": file ends at byte 2"),
+      std::string::npos);
 }
 
 }  // namespace
