@@ -129,7 +129,7 @@ tokens: [N, L] integer ids (N images, L patches each), any integer dtype; C-cont
     read in place, other layouts and dtypes are converted (values must fit in int32).
 labels: [N] class ids per image, or [N, L] per patch.
 vocab: K, the number of token ids (default: largest id + 1); every id must be in [0, K).
-bootstrap: B resamples of the images for a percentile interval (0: no interval).
+bootstrap: B resamples of the images for a percentile bootstrap interval (0: no interval).
 seed: seed of the resampling; the same seed gives the same interval as the CLI's --seed.
 level: two-sided coverage of the interval (0.95).
 

@@ -1,5 +1,5 @@
 /*
- * TCAS of per-image token ids, and its percentile bootstrap over images (see tcas_bootstrap.h).
+ * TCAS of per-image token ids, and its bootstrap over images (see tcas_bootstrap.h).
  *
  * A round draws N image indices with replacement from a counter-based generator keyed by
  * (seed, round), turns them into per-image weights, and recounts the [K, C] table with those
@@ -63,12 +63,25 @@ void draw_weights(uint64_t seed, int64_t round, std::vector<int32_t>& weights) {
   }
 }
 
-/// TCAS of a dense [K, C] table: alpha / chance, 0 when chance is 0 (one class).
-double tcas_of_table(const std::vector<int64_t>& table, int64_t vocab, int64_t classes) {
+/// The weighted [K, C] table of a round, and per token the pairs that a resample adds between
+/// copies of one drawn image (see count_weighted).
+struct RoundTable {
+  std::vector<int64_t> counts;  ///< [K, C]
+  std::vector<int64_t> copy_pairs;            ///< [K] ordered pairs between copies of an image
+  std::vector<int64_t> copy_pairs_different;  ///< [K] of which the two patches differ in class
+  int64_t copy_pairs_all = 0;   ///< ordered pairs between copies of an image, any tokens
+  int64_t copy_pairs_same = 0;  ///< of which the two patches share their class
+};
+
+/// TCAS of a round's table: alpha / chance, 0 when chance is 0 (one class). Pairs between
+/// copies of one image are taken out of every token's pairs and out of chance's pairs of
+/// patches, so a resample counts the same kinds of pairs as the estimate: those of two different
+/// images, those inside one image and (in chance) a patch with itself.
+double tcas_of_table(const RoundTable& t, int64_t vocab, int64_t classes) {
   std::vector<int64_t> per_class(classes, 0);
   Real total = 0, alpha_sum = 0;
   for (int64_t k = 0; k < vocab; ++k) {
-    const int64_t* row = table.data() + k * classes;
+    const int64_t* row = t.counts.data() + k * classes;
     int64_t n_k = 0;
     Real squares = 0;
     for (int64_t c = 0; c < classes; ++c) {
@@ -77,25 +90,60 @@ double tcas_of_table(const std::vector<int64_t>& table, int64_t vocab, int64_t c
       squares += static_cast<Real>(row[c]) * row[c];
     }
     total += n_k;
-    if (n_k >= 2) alpha_sum += (static_cast<Real>(n_k) * n_k - squares) / (n_k - 1);
+    const Real pairs = static_cast<Real>(n_k) * (n_k - 1) - t.copy_pairs[k];
+    const Real different = static_cast<Real>(n_k) * n_k - squares - t.copy_pairs_different[k];
+    if (pairs > 0) alpha_sum += n_k * different / pairs;
   }
   if (total == 0) return 0.0;
-  Real sum_sq = 0;
-  for (int64_t n : per_class) sum_sq += (n / total) * (n / total);
-  const Real chance = 1 - sum_sq;
+  Real same = -static_cast<Real>(t.copy_pairs_same);
+  for (int64_t n : per_class) same += static_cast<Real>(n) * n;
+  const Real chance = 1 - same / (total * total - t.copy_pairs_all);
   return chance > 0 ? static_cast<double>(alpha_sum / total / chance) : 0.0;
 }
 
-/// Adds every patch of `v` to `table` [K, C], image i counted weights[i] times.
-void count_weighted(const TokenLabelView& v, const std::vector<int32_t>& weights,
-                    std::vector<int64_t>& table) {
-  std::fill(table.begin(), table.end(), 0);
+/// Adds every patch of `v` to `t.counts` [K, C], image i counted weights[i] = m times. The
+/// m (m - 1) copies of an image paired with each other hold x_k^2 ordered pairs per ordered
+/// pair of copies in token k (x_k: the image's patches of token k, each patch also meeting its
+/// own copy), of which x_k^2 - sum_c x_kc^2 differ in class; they go to t.copy_pairs(_different),
+/// and the image's L^2 and sum_c x_c^2 (x_c: its patches of class c) to t.copy_pairs_all(_same).
+void count_weighted(const TokenLabelView& v, const std::vector<int32_t>& weights, RoundTable& t) {
+  t.counts.assign(v.vocab * v.num_classes, 0);
+  t.copy_pairs.assign(v.vocab, 0);
+  t.copy_pairs_different.assign(v.vocab, 0);
+  t.copy_pairs_all = t.copy_pairs_same = 0;
+  std::vector<int64_t> keys(v.patches), per_class(v.num_classes, 0);
   for (int64_t i = 0; i < v.images; ++i) {
     const int64_t w = weights[i];
     if (w == 0) continue;
     const int32_t* row = v.tokens + i * v.patches;
-    for (int64_t p = 0; p < v.patches; ++p)
-      table[static_cast<int64_t>(row[p]) * v.num_classes + label_of(v, i, p)] += w;
+    for (int64_t p = 0; p < v.patches; ++p) {
+      keys[p] = static_cast<int64_t>(row[p]) * v.num_classes + label_of(v, i, p);
+      t.counts[keys[p]] += w;
+    }
+    if (w == 1) continue;
+    const int64_t copies = w * (w - 1);
+    int64_t class_squares = 0;
+    for (int64_t p = 0; p < v.patches; ++p) ++per_class[keys[p] % v.num_classes];
+    for (int64_t p = 0; p < v.patches; ++p) {
+      const int64_t c = keys[p] % v.num_classes;
+      class_squares += per_class[c] * per_class[c];
+      per_class[c] = 0;
+    }
+    t.copy_pairs_all += copies * v.patches * v.patches;
+    t.copy_pairs_same += copies * class_squares;
+    std::sort(keys.begin(), keys.end());
+    for (int64_t p = 0; p < v.patches;) {  // runs of one token, made of runs of one class
+      const int64_t k = keys[p] / v.num_classes;
+      int64_t x_k = 0, squares = 0;
+      while (p < v.patches && keys[p] / v.num_classes == k) {
+        int64_t x_kc = 0;
+        for (const int64_t key = keys[p]; p < v.patches && keys[p] == key; ++p) ++x_kc;
+        x_k += x_kc;
+        squares += x_kc * x_kc;
+      }
+      t.copy_pairs[k] += copies * x_k * x_k;
+      t.copy_pairs_different[k] += copies * (x_k * x_k - squares);
+    }
   }
 }
 
@@ -110,7 +158,7 @@ std::vector<double> run_rounds(int64_t images, const BootstrapOptions& options,
                                             std::max<int64_t>(options.rounds, 1));
   auto work = [&](int64_t first) {
     std::vector<int32_t> weights(images);
-    std::vector<int64_t> table_a, table_b;
+    RoundTable table_a, table_b;
     for (int64_t r = first; r < options.rounds; r += threads) {
       draw_weights(options.seed, r, weights);
       out[r] = statistic(weights, table_a, table_b);
@@ -131,6 +179,7 @@ double quantile(const std::vector<double>& sorted, double q) {
   return sorted[lo] + (pos - static_cast<double>(lo)) * (sorted[hi] - sorted[lo]);
 }
 
+/// The percentile interval [q(tail), q(1 - tail)] of bootstrap values, tail = (1 - level) / 2.
 Interval percentile_interval(std::vector<double> values, double level) {
   std::sort(values.begin(), values.end());
   const double tail = (1 - level) / 2;
@@ -163,11 +212,13 @@ void check_token_labels(const TokenLabelView& v, const std::string& what) {
 
 TokenClassCounts count_token_labels(const TokenLabelView& v) {
   TokenClassCounts counts(v.vocab, v.num_classes);
-  std::vector<int64_t> table(v.vocab * v.num_classes);
+  RoundTable table;
   count_weighted(v, std::vector<int32_t>(v.images, 1), table);
   for (int64_t k = 0; k < v.vocab; ++k)
-    for (int64_t c = 0; c < v.num_classes; ++c)
-      if (table[k * v.num_classes + c] > 0) counts.add_count(k, c, table[k * v.num_classes + c]);
+    for (int64_t c = 0; c < v.num_classes; ++c) {
+      const int64_t n = table.counts[k * v.num_classes + c];
+      if (n > 0) counts.add_count(k, c, n);
+    }
   return counts;
 }
 
@@ -176,7 +227,6 @@ Interval bootstrap_tcas(const TokenLabelView& v, const BootstrapOptions& options
   if (options.rounds == 0) return {};
   const std::vector<double> values = run_rounds(v.images, options, [&](const auto& weights,
                                                                        auto& table, auto&) {
-    table.resize(v.vocab * v.num_classes);
     count_weighted(v, weights, table);
     return tcas_of_table(table, v.vocab, v.num_classes);
   });
@@ -208,7 +258,7 @@ TcasComparison compare_tcas(const TokenLabelView& a, const TokenLabelView& b,
              "compare_tcas: the two tokenizations need the same per-image labels");
   TcasComparison result;
   const std::vector<int32_t> ones(a.images, 1);
-  std::vector<int64_t> table_a(a.vocab * a.num_classes), table_b(b.vocab * b.num_classes);
+  RoundTable table_a, table_b;
   count_weighted(a, ones, table_a);
   count_weighted(b, ones, table_b);
   result.difference = tcas_of_table(table_a, a.vocab, a.num_classes) -
@@ -216,15 +266,15 @@ TcasComparison compare_tcas(const TokenLabelView& a, const TokenLabelView& b,
   if (options.rounds == 0) return result;
   const std::vector<double> diffs = run_rounds(a.images, options, [&](const auto& weights,
                                                                       auto& ta, auto& tb) {
-    ta.resize(a.vocab * a.num_classes);
-    tb.resize(b.vocab * b.num_classes);
     count_weighted(a, weights, ta);
     count_weighted(b, weights, tb);
     return tcas_of_table(ta, a.vocab, a.num_classes) - tcas_of_table(tb, b.vocab, b.num_classes);
   });
-  const int64_t at_most_zero = std::count_if(diffs.begin(), diffs.end(), [](double d) { return d <= 0; });
-  const int64_t at_least_zero = std::count_if(diffs.begin(), diffs.end(), [](double d) { return d >= 0; });
-  result.p_value = std::min(1.0, 2.0 * std::min(at_most_zero, at_least_zero) /
+  const int64_t at_most_zero =
+      std::count_if(diffs.begin(), diffs.end(), [](double x) { return x <= 0; });
+  const int64_t at_least_zero =
+      std::count_if(diffs.begin(), diffs.end(), [](double x) { return x >= 0; });
+  result.p_value = std::min(1.0, 2.0 * static_cast<double>(std::min(at_most_zero, at_least_zero)) /
                                      static_cast<double>(diffs.size()));
   result.interval = percentile_interval(diffs, options.level);
   return result;

@@ -78,6 +78,47 @@ TEST(TcasBootstrap, WidthMatchesTheSpreadAcrossIndependentImageSets) {
   EXPECT_LT(ratio, 1.4);
 }
 
+TEST(TcasBootstrap, IntervalCoversTheMeanOverImageSetsOfTheSameSize) {
+  // Tokens that follow the image (30 % of its patches take its "style" token) but not its class:
+  // TCAS on 500 images is biased low by the same-class pairs inside each image. The interval must
+  // cover the mean TCAS over independent sets of 500 images. A resample that also counted the
+  // pairs between copies of a drawn image would be biased a second time and miss it every time.
+  const int draws = 40;
+  std::vector<TokenLabelSet> sets;
+  double mean = 0;
+  for (int d = 0; d < draws; ++d) {
+    TokenLabelSet s = styled_images(500, 500 + d, 16, 2, 64);
+    std::mt19937 rng(900 + d);
+    for (int64_t i = 0; i < s.images; ++i) {
+      const int32_t style = static_cast<int32_t>(rng() % s.vocab);
+      for (int64_t p = 0; p < s.patches; ++p)
+        s.tokens[i * s.patches + p] = rng() % 10 < 3 ? style : static_cast<int32_t>(rng() % s.vocab);
+    }
+    mean += score_tcas(s.view(), {0}, "t").tcas / draws;
+    sets.push_back(std::move(s));
+  }
+  EXPECT_LT(mean, 0.995);
+  int covered = 0;
+  for (int d = 0; d < draws; ++d) {
+    const Interval ci = bootstrap_tcas(sets[d].view(), {200, static_cast<uint64_t>(d)});
+    covered += ci.low <= mean && mean <= ci.high;
+  }
+  EXPECT_GE(covered, draws * 8 / 10);
+}
+
+TEST(TcasBootstrap, TokensThatIgnoreClassAndImageHaveTheirEstimateInsideTheInterval) {
+  // Random tokens: TCAS is 1 up to terms of order 1/N that the spread (about 1e-4 here) is not
+  // much larger than. A resample counting the pairs between copies of an image in chance's
+  // class frequencies puts the whole interval above the estimate.
+  TokenLabelSet s = styled_images(3000, 7, 16, 10, 64);
+  std::mt19937 rng(8);
+  for (int32_t& t : s.tokens) t = static_cast<int32_t>(rng() % s.vocab);
+  const TcasReport r = score_tcas(s.view(), {200, 1}, "t");
+  EXPECT_NEAR(r.tcas, 1.0, 1e-3);
+  EXPECT_LE(r.tcas_ci_low, r.tcas);
+  EXPECT_GE(r.tcas_ci_high, r.tcas);
+}
+
 TEST(TcasBootstrap, PerPatchLabelsRepeatingTheImageLabelChangeNothing) {
   const TokenLabelSet s = styled_images(80, 3);
   TokenLabelSet per_patch = s;
