@@ -24,7 +24,8 @@ struct Dataset {
   std::string source;  ///< the path that was read
   int64_t height = 0, width = 0, channels = 0;  ///< every image has this shape (C = 1 or 3)
   std::vector<uint8_t> pixels;                  ///< [N, H, W, C]
-  std::vector<int32_t> labels;                  ///< [N], values in [0, classes.size())
+  std::vector<int32_t> labels;                  ///< [N], values in [0, classes.size()); -1
+                                                ///< when unlabeled (classes empty)
   std::vector<std::string> classes;             ///< class names, index = label
   int64_t skipped = 0;                          ///< corrupt samples left out while reading
   std::string key;  ///< content key of the files read (load_dataset); "" when built in memory

@@ -60,6 +60,9 @@ class ImageSource {
 
   /// The source's name for messages.
   virtual std::string name() const = 0;
+  /// What a file made from this source records about it (provenance, caches): the source, split
+  /// and a content key, "<name>/<split>@<key>".
+  virtual std::string identity() const = 0;
   /// Sample i's name for messages: a path, "shard.tar:KEY", "<dataset>[i]".
   virtual std::string sample_name(int64_t i) const = 0;
 };
@@ -80,6 +83,7 @@ class MemoryImageSource : public ImageSource {
   void crop(int64_t i, const CropBox& box, int out_size, uint8_t* out) const override;
   void eval(int64_t i, int out_size, float crop_ratio, uint8_t* out) const override;
   std::string name() const override;
+  std::string identity() const override { return dataset_identity(dataset_); }
   std::string sample_name(int64_t i) const override;
 
  private:

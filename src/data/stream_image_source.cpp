@@ -70,6 +70,10 @@ std::string StreamImageSource::name() const {
   return str_cat(index_.source, " (", index_.split, ")");
 }
 
+std::string StreamImageSource::identity() const {
+  return str_cat(index_.source, "/", index_.split, "@", index_.key);
+}
+
 std::string StreamImageSource::sample_name(int64_t i) const {
   return index_.names[static_cast<size_t>(i)];
 }

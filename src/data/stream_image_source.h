@@ -41,6 +41,7 @@ class StreamImageSource : public ImageSource {
                       uint8_t* out) const override;
   void eval(int64_t i, int out_size, float crop_ratio, uint8_t* out) const override;
   std::string name() const override;
+  std::string identity() const override;
   std::string sample_name(int64_t i) const override;
 
  private:
