@@ -1,6 +1,7 @@
 /*
  * Evaluation protocols: k-NN separates separable features and weights its vote by similarity,
- * the linear probe learns separable features deterministically with SGD and LARS, the cosine
+ * reads its bank in blocks and float16 features within half a point of float32, the linear probe
+ * learns separable features deterministically with SGD and LARS (and float16 ones alike), the cosine
  * schedule has the documented shape, feature extraction pools CLS / mean in dataset order, and
  * feature files round-trip and fail clearly when damaged.
  */
@@ -69,6 +70,39 @@ TEST(Knn, ChunkSizeDoesNotChangeTheResult) {
   EXPECT_DOUBLE_EQ(a.top5, b.top5);
 }
 
+/// Overlapping clusters (accuracy neither 0 nor 1): `per_class` rows of each of 10 classes.
+FeatureSet overlapping_clusters(int64_t per_class, uint64_t seed) {
+  FeatureSet set = make_clusters(10, per_class, 16, seed);
+  at::Generator gen = at::detail::createCPUGenerator(seed + 100);
+  set.features = set.features / 3 + torch::randn(set.features.sizes(), gen);
+  return set;
+}
+
+TEST(Knn, BankBlocksDoNotChangeTheResult) {
+  const FeatureSet train = overlapping_clusters(30, 10), test = overlapping_clusters(15, 11);
+  KnnOptions whole, blocked;
+  blocked.bank_block = 13;  // 300 training rows: 24 blocks, the last one of 1 row (< k)
+  const KnnResult a = knn_classify(train, test, 10, whole), b = knn_classify(train, test, 10, blocked);
+  EXPECT_GT(a.top1, 0.2);
+  EXPECT_LT(a.top1, 1.0);
+  EXPECT_DOUBLE_EQ(a.top1, b.top1);
+  EXPECT_DOUBLE_EQ(a.top5, b.top5);
+}
+
+TEST(Knn, Float16FeaturesScoreWithinHalfAPointOfFloat32) {
+  FeatureSet train = overlapping_clusters(200, 12), test = overlapping_clusters(100, 13);
+  KnnOptions o;
+  o.bank_block = 500;
+  const KnnResult full = knn_classify(train, test, 10, o);
+  train.features = train.features.to(torch::kHalf);
+  test.features = test.features.to(torch::kHalf);
+  const KnnResult half = knn_classify(train, test, 10, o);
+  EXPECT_GT(full.top1, 0.2);
+  EXPECT_LT(full.top1, 1.0);
+  EXPECT_NEAR(half.top1, full.top1, 0.005);
+  EXPECT_NEAR(half.top5, full.top5, 0.005);
+}
+
 /// One neighbour of class 0 at cosine 1 and two of class 1 at cosine 0.5 from the query (0 deg).
 FeatureSet weighted_vote_train() {
   return {torch::tensor({{1.0f, 0.0f}, {0.5f, 0.866f}, {0.5f, -0.866f}}),
@@ -133,6 +167,17 @@ TEST(LinearProbe, LearnsSeparableFeatures) {
   ASSERT_EQ(r.epoch_loss.size(), 10u);
   EXPECT_LT(r.epoch_loss.back(), 0.5 * r.epoch_loss.front());
   EXPECT_GT(r.seconds, 0);
+}
+
+TEST(LinearProbe, Float16FeaturesLearnAsFloat32) {
+  FeatureSet train = overlapping_clusters(100, 14), test = overlapping_clusters(50, 15);
+  const LinearProbeResult full = linear_probe(train, test, 10, quick_probe());
+  train.features = train.features.to(torch::kHalf);
+  test.features = test.features.to(torch::kHalf);
+  const LinearProbeResult half = linear_probe(train, test, 10, quick_probe());
+  EXPECT_GT(full.top1, 0.2);
+  EXPECT_NEAR(half.top1, full.top1, 0.005);
+  EXPECT_NEAR(half.epoch_loss.back(), full.epoch_loss.back(), 1e-2);
 }
 
 TEST(LinearProbe, DeterministicForASeed) {

@@ -115,6 +115,12 @@ TEST(FeatureCache, RecomputesWhenAnIngredientChanges) {
   FeatureOptions bf16 = o;
   bf16.bf16 = true;
   recomputes("another precision", data, stats, bf16);
+  FeatureOptions cropped = o;
+  cropped.crop_ratio = 0.875f;
+  recomputes("another crop ratio", data, stats, cropped);
+  FeatureOptions half = o;
+  half.feature_dtype = torch::kHalf;
+  recomputes("another feature dtype", data, stats, half);
   {
     torch::NoGradGuard no_grad;
     encoder->parameters()[0].add_(0.01);

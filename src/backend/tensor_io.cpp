@@ -13,6 +13,7 @@ DType to_dtype(torch::ScalarType type) {
   switch (type) {
     case torch::kFloat32: return DType::F32;
     case torch::kBFloat16: return DType::BF16;
+    case torch::kHalf: return DType::F16;
     case torch::kInt64: return DType::I64;
     case torch::kInt32: return DType::I32;
     case torch::kUInt8: return DType::U8;
@@ -24,6 +25,7 @@ torch::ScalarType to_scalar_type(DType dtype) {
   switch (dtype) {
     case DType::F32: return torch::kFloat32;
     case DType::BF16: return torch::kBFloat16;
+    case DType::F16: return torch::kHalf;
     case DType::I64: return torch::kInt64;
     case DType::I32: return torch::kInt32;
     case DType::U8: return torch::kUInt8;

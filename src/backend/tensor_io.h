@@ -10,7 +10,8 @@
 
 namespace clustermim {
 
-/// Adds `tensor` (any device; float32, bfloat16, int64, int32 or uint8) to `file` as `name`.
+/// Adds `tensor` (any device; float32, bfloat16, float16, int64, int32 or uint8) to `file` as
+/// `name`.
 void put_tensor(TensorFile& file, const std::string& name, const torch::Tensor& tensor);
 
 /// A CPU tensor copied out of `record` with the record's dtype.

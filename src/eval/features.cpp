@@ -29,22 +29,40 @@ Pooling parse_pooling(const std::string& name) {
 
 const char* pooling_name(Pooling pooling) { return pooling == Pooling::Cls ? "cls" : "mean"; }
 
-PooledFeatures extract_features(const EncodeFn& encode, const Dataset& dataset,
+torch::ScalarType parse_feature_dtype(const std::string& name) {
+  if (name == "float32") return torch::kFloat32;
+  if (name == "float16") return torch::kHalf;
+  fail("unknown feature dtype '", name, "' (expected float32 or float16)");
+}
+
+const char* feature_dtype_name(torch::ScalarType dtype) {
+  return dtype == torch::kHalf ? "float16" : "float32";
+}
+
+PooledFeatures extract_features(const EncodeFn& encode, const ImageSource& source,
                                 const ChannelStats& stats, const FeatureOptions& options,
                                 torch::Device device, const FeatureProgress& progress) {
-  CM_REQUIRE(dataset.size() > 0, "feature extraction: dataset '", dataset.name, "' is empty");
   CM_REQUIRE(options.batch_size >= 1, "feature extraction: batch size must be >= 1, got ",
              options.batch_size);
+  CM_REQUIRE(options.feature_dtype == torch::kFloat32 || options.feature_dtype == torch::kHalf,
+             "feature extraction: features are stored float32 or float16, not ",
+             c10::toString(options.feature_dtype));
   torch::NoGradGuard no_grad;
+  const torch::ScalarType dtype = options.feature_dtype;
   std::vector<torch::Tensor> cls, mean, labels;
   int64_t done = 0;
   EvalPassOptions pass;
   pass.image_size = options.image_size;
+  pass.crop_ratio = options.crop_ratio;
   pass.batch_size = options.batch_size;
   pass.workers = options.workers;
-  for_each_eval_batch(dataset, stats, pass, device, [&](const TensorBatch& batch) {
+  pass.max_bad_fraction = options.max_bad_fraction;
+  for_each_eval_batch(source, stats, pass, device, [&](const TensorBatch& batch) {
     const int64_t b = batch.images.size(0);
-    CM_CHECK(batch.indices[0].item<int64_t>() == done, "batches out of order");
+    const auto& replaced = batch.replaced_rows;
+    CM_CHECK(std::find(replaced.begin(), replaced.end(), 0) != replaced.end() ||
+                 batch.indices[0].item<int64_t>() == done,
+             "batches out of order");
     torch::Tensor tokens;
     {
       AutocastGuard autocast(device, torch::kBFloat16, options.bf16);
@@ -56,15 +74,34 @@ PooledFeatures extract_features(const EncodeFn& encode, const Dataset& dataset,
     tokens = tokens.to(torch::kFloat32);
     // A copy, not a view: a view of the CLS row would keep the whole [B, 1 + L, D] batch alive,
     // and the growing heap made extraction spend most of its time in page faults.
-    cls.push_back(tokens.select(1, 0).to(torch::kCPU).clone());
-    mean.push_back(tokens.slice(1, 1).mean(1).to(torch::kCPU));
-    labels.push_back(batch.labels.to(torch::kCPU));
+    torch::Tensor c = tokens.select(1, 0).to(torch::kCPU).to(dtype).clone();
+    torch::Tensor m = tokens.slice(1, 1).mean(1).to(torch::kCPU).to(dtype);
+    torch::Tensor y = batch.labels.to(torch::kCPU);
+    if (!replaced.empty()) {  // rows holding another sample in place of a bad one
+      std::vector<int64_t> keep;
+      for (int64_t r = 0; r < b; ++r) {
+        if (std::find(replaced.begin(), replaced.end(), r) == replaced.end()) keep.push_back(r);
+      }
+      const torch::Tensor rows = torch::tensor(keep, torch::kLong);
+      c = c.index_select(0, rows);
+      m = m.index_select(0, rows);
+      y = y.index_select(0, rows);
+    }
+    cls.push_back(c);
+    mean.push_back(m);
+    labels.push_back(y);
     done += b;
-    if (progress) progress(done, dataset.size());
+    if (progress) progress(done, source.size());
   });
-  CM_CHECK(done == dataset.size(), "saw ", done, " of ", dataset.size(), " images");
+  CM_CHECK(done == source.size(), "saw ", done, " of ", source.size(), " images");
   const torch::Tensor all_labels = torch::cat(labels);
   return {{torch::cat(cls), all_labels}, {torch::cat(mean), all_labels}};
+}
+
+PooledFeatures extract_features(const EncodeFn& encode, const Dataset& dataset,
+                                const ChannelStats& stats, const FeatureOptions& options,
+                                torch::Device device, const FeatureProgress& progress) {
+  return extract_features(encode, MemoryImageSource(dataset), stats, options, device, progress);
 }
 
 void check_feature_set(const FeatureSet& set, int64_t num_classes, const std::string& what) {
@@ -97,8 +134,10 @@ void save_features(const std::string& path, const PooledFeatures& features,
   TensorFile file;
   file.magic = kFeatureMagic;
   file.meta = meta;
-  put_tensor(file, "cls", features.cls.features.to(torch::kFloat32));
-  put_tensor(file, "mean", features.mean.features.to(torch::kFloat32));
+  const torch::ScalarType dtype =
+      features.cls.features.scalar_type() == torch::kHalf ? torch::kHalf : torch::kFloat32;
+  put_tensor(file, "cls", features.cls.features.to(dtype));
+  put_tensor(file, "mean", features.mean.features.to(dtype));
   put_tensor(file, "labels", features.cls.labels.to(torch::kLong));
   save_tensor_file(path, file);
 }
@@ -108,13 +147,15 @@ PooledFeatures load_features(const std::string& path, nlohmann::json* meta) {
   const TensorRecord& cls = file.get("cls");
   const TensorRecord& mean = file.get("mean");
   const TensorRecord& labels = file.get("labels");
-  CM_REQUIRE(cls.dtype == DType::F32 && mean.dtype == DType::F32 && labels.dtype == DType::I64,
+  CM_REQUIRE((cls.dtype == DType::F32 || cls.dtype == DType::F16) && mean.dtype == cls.dtype &&
+                 labels.dtype == DType::I64,
              path, ": unexpected tensor dtypes in feature file");
   CM_REQUIRE(cls.shape.size() == 2 && mean.shape == cls.shape && labels.shape.size() == 1 &&
                  labels.shape[0] == cls.shape[0],
              path, ": inconsistent feature shapes");
   const torch::Tensor y = record_to_tensor(labels);
-  CM_REQUIRE(y.numel() == 0 || y.min().item<int64_t>() >= 0, path, ": negative class label");
+  CM_REQUIRE(y.numel() == 0 || y.min().item<int64_t>() >= -1, path,
+             ": class label below -1 (-1 marks an unlabeled sample)");
   if (meta) *meta = file.meta;
   return {{record_to_tensor(cls), y}, {record_to_tensor(mean), y}};
 }

@@ -4,8 +4,9 @@
  *
  * Rows are L2-normalized, so similarity is cosine: sim = test @ train^T. Each test row takes its
  * k most similar training rows; neighbour j votes for its class with weight exp(sim_j / T), and
- * the classes are ranked by their summed votes. Test rows go through in chunks, so memory is
- * chunk * N_train similarities at a time.
+ * the classes are ranked by their summed votes. Test rows go through in chunks and the training
+ * bank in blocks, so memory is chunk * bank_block similarities at a time; the bank stays in its
+ * stored dtype (float16 features: half the memory), each block read in float32.
  */
 #pragma once
 
@@ -21,6 +22,7 @@ struct KnnOptions {
   int64_t k = 20;             ///< neighbours per test row (clamped to N_train)
   double temperature = 0.07;  ///< T in the vote weight exp(sim / T); > 0
   int64_t chunk = 1024;       ///< test rows per similarity block
+  int64_t bank_block = 65536; ///< training rows per similarity block (top-k merged across blocks)
 };
 
 /// Accuracies as fractions in [0, 1].
@@ -30,7 +32,8 @@ struct KnnResult {
 };
 
 /// Classifies every row of `test` by a weighted vote of its nearest rows in `train`
-/// (features [N, D] float, labels [N] in [0, num_classes)); computes on `device`.
+/// (features [N, D] float32 or float16, labels [N] in [0, num_classes)); computes in float32 on
+/// `device`.
 KnnResult knn_classify(const FeatureSet& train, const FeatureSet& test, int64_t num_classes,
                        const KnnOptions& options = {}, torch::Device device = torch::kCPU);
 

@@ -70,7 +70,7 @@ LinearProbeResult linear_probe(const FeatureSet& train, const FeatureSet& test,
   std::vector<torch::Tensor> velocity;
   for (const torch::Tensor& p : params) velocity.push_back(torch::zeros_like(p));
 
-  const torch::Tensor x = train.features.to(device, torch::kFloat32);
+  const torch::Tensor x = train.features.to(device);  // stored dtype; each batch read in float32
   const torch::Tensor y = train.labels.to(device, torch::kLong);
   // Batch i covers [i * batch, (i + 1) * batch), the last one up to n; folding a remainder of a
   // single row into the previous batch keeps every batch valid for BatchNorm.
@@ -87,7 +87,7 @@ LinearProbeResult linear_probe(const FeatureSet& train, const FeatureSet& test,
       const int64_t begin = s * batch, end = s + 1 == steps_per_epoch ? n : begin + batch;
       const torch::Tensor rows = order.slice(0, begin, end);
       const torch::Tensor loss = torch::nn::functional::cross_entropy(
-          head(bn(x.index_select(0, rows))), y.index_select(0, rows));
+          head(bn(x.index_select(0, rows).to(torch::kFloat32))), y.index_select(0, rows));
       for (const torch::Tensor& p : params) p.mutable_grad() = torch::Tensor();
       loss.backward();
       const double lr =

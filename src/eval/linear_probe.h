@@ -42,8 +42,8 @@ struct LinearProbeResult {
   double seconds = 0;              ///< wall time of training and evaluation
 };
 
-/// Trains the probe on `train` and evaluates it on `test` (features [N, D] float, labels [N] in
-/// [0, num_classes), N_train >= 2), on `device`.
+/// Trains the probe on `train` and evaluates it on `test` (features [N, D] float32 or float16,
+/// each batch read in float32; labels [N] in [0, num_classes), N_train >= 2), on `device`.
 LinearProbeResult linear_probe(const FeatureSet& train, const FeatureSet& test,
                                int64_t num_classes, const LinearProbeOptions& options = {},
                                torch::Device device = torch::kCPU);

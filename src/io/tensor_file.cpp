@@ -21,7 +21,7 @@ constexpr uint64_t kMaxHeader = 64ull << 20;
 size_t align_up(size_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
 
 DType parse_dtype(const std::string& s, const std::string& path) {
-  for (DType d : {DType::F32, DType::BF16, DType::I64, DType::I32, DType::U8}) {
+  for (DType d : {DType::F32, DType::BF16, DType::I64, DType::I32, DType::U8, DType::F16}) {
     if (s == dtype_name(d)) return d;
   }
   fail(path, ": unknown tensor dtype '", s, "'");
@@ -65,6 +65,7 @@ size_t dtype_size(DType dtype) {
   switch (dtype) {
     case DType::F32: return 4;
     case DType::BF16: return 2;
+    case DType::F16: return 2;
     case DType::I64: return 8;
     case DType::I32: return 4;
     case DType::U8: return 1;
@@ -79,6 +80,7 @@ const char* dtype_name(DType dtype) {
     case DType::I64: return "I64";
     case DType::I32: return "I32";
     case DType::U8: return "U8";
+    case DType::F16: return "F16";
   }
   return "?";
 }

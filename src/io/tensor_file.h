@@ -27,11 +27,11 @@ namespace clustermim {
 constexpr uint32_t kTensorFileVersion = 1;
 
 /// Element types a tensor file can hold.
-enum class DType { F32, BF16, I64, I32, U8 };
+enum class DType { F32, BF16, I64, I32, U8, F16 };
 
 /// Bytes per element of `dtype`.
 size_t dtype_size(DType dtype);
-/// "F32", "BF16", "I64", "I32", "U8" (the safetensors spellings).
+/// "F32", "BF16", "I64", "I32", "U8", "F16" (the safetensors spellings).
 const char* dtype_name(DType dtype);
 
 /// One named tensor: raw little-endian bytes in row-major order.
