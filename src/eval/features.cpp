@@ -49,8 +49,11 @@ PooledFeatures extract_features(const EncodeFn& encode, const ImageSource& sourc
              c10::toString(options.feature_dtype));
   torch::NoGradGuard no_grad;
   const torch::ScalarType dtype = options.feature_dtype;
-  std::vector<torch::Tensor> cls, mean, labels;
-  int64_t done = 0;
+  // The result is allocated once ([N, D], when the first batch gives D) and filled in place: the
+  // only memory that grows with N.
+  const int64_t n = source.size();
+  torch::Tensor cls, mean, labels = torch::empty({n}, torch::kLong);
+  int64_t done = 0, kept = 0;
   EvalPassOptions pass;
   pass.image_size = options.image_size;
   pass.crop_ratio = options.crop_ratio;
@@ -72,30 +75,33 @@ PooledFeatures extract_features(const EncodeFn& encode, const ImageSource& sourc
                "feature extraction: the encoder returned shape ", tokens.sizes(), " for ", b,
                " images (expected [B, 1 + L, D] with L >= 1)");
     tokens = tokens.to(torch::kFloat32);
-    // A copy, not a view: a view of the CLS row would keep the whole [B, 1 + L, D] batch alive,
-    // and the growing heap made extraction spend most of its time in page faults.
-    torch::Tensor c = tokens.select(1, 0).to(torch::kCPU).to(dtype).clone();
-    torch::Tensor m = tokens.slice(1, 1).mean(1).to(torch::kCPU).to(dtype);
-    torch::Tensor y = batch.labels.to(torch::kCPU);
+    if (!cls.defined()) {
+      cls = torch::empty({n, tokens.size(2)}, torch::TensorOptions().dtype(dtype));
+      mean = torch::empty_like(cls);
+    }
+    torch::Tensor c = tokens.select(1, 0), m = tokens.slice(1, 1).mean(1), y = batch.labels;
     if (!replaced.empty()) {  // rows holding another sample in place of a bad one
       std::vector<int64_t> keep;
       for (int64_t r = 0; r < b; ++r) {
         if (std::find(replaced.begin(), replaced.end(), r) == replaced.end()) keep.push_back(r);
       }
-      const torch::Tensor rows = torch::tensor(keep, torch::kLong);
+      const torch::Tensor rows = torch::tensor(keep, torch::kLong).to(tokens.device());
       c = c.index_select(0, rows);
       m = m.index_select(0, rows);
       y = y.index_select(0, rows);
     }
-    cls.push_back(c);
-    mean.push_back(m);
-    labels.push_back(y);
+    // Copies into the result, never views: a view of the CLS row would keep the whole
+    // [B, 1 + L, D] batch alive.
+    cls.narrow(0, kept, c.size(0)).copy_(c);
+    mean.narrow(0, kept, c.size(0)).copy_(m);
+    labels.narrow(0, kept, c.size(0)).copy_(y);
+    kept += c.size(0);
     done += b;
-    if (progress) progress(done, source.size());
+    if (progress) progress(done, n);
   });
-  CM_CHECK(done == source.size(), "saw ", done, " of ", source.size(), " images");
-  const torch::Tensor all_labels = torch::cat(labels);
-  return {{torch::cat(cls), all_labels}, {torch::cat(mean), all_labels}};
+  CM_CHECK(done == n, "saw ", done, " of ", n, " images");
+  const torch::Tensor all_labels = labels.narrow(0, 0, kept);
+  return {{cls.narrow(0, 0, kept), all_labels}, {mean.narrow(0, 0, kept), all_labels}};
 }
 
 PooledFeatures extract_features(const EncodeFn& encode, const Dataset& dataset,
