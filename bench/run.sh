@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs every benchmark against its reference in the same run, prints the summary table, writes
-# bench/out/summary.json and regenerates docs/PERFORMANCE.md from the JSON files in bench/out/.
+# Runs every benchmark against its reference in the same run, prints the summary table, copies the
+# JSON files to docs/bench/ (the committed records, and summary.json) and renders docs/PERFORMANCE.md.
 # Every benchmark alternates clustermim and its reference (A B A B ...) for several rounds and
 # reports the median of the per-round ratios with their min-max spread.
 #   bench/run.sh [BUILD_DIR] [--quick]
@@ -58,5 +58,5 @@ else
   echo "bench: no Python module in $build/python (python3-pybind11 missing?): tcas_python skipped"
 fi
 
-/usr/bin/python3 scripts/render_performance.py --mode "$([[ $quick == 1 ]] && echo quick || echo full)" \
+/usr/bin/python3 scripts/render_performance.py --record bench/out --mode "$([[ $quick == 1 ]] && echo quick || echo full)" \
   --seconds "$(( $(date +%s) - start ))"

@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
-"""Writes docs/PERFORMANCE.md from the benchmark outputs (never by hand).
+"""Writes docs/PERFORMANCE.md from the committed benchmark records (never by hand).
 
-Each section names the benchmark command; numbers come straight from the JSON files that
-bench/run.sh produced on this machine in bench/out/, with the machine and the date of the files,
-and from the GPU check's files in docs/gpu/ (scripts/gpu_check.sh; committed, since a GPU host is
-lent only now and then and gives nothing back once it is returned).
+bench/run.sh ends with `--record bench/out`: the JSON files it wrote are copied to docs/bench/
+with run.json (machine, cores, mode, wall time, date) and stamps.json (when each file was
+written), so that any clone renders the same document from them (`--check` says whether the
+committed one is that render). Each section names the benchmark command; numbers come straight
+from those files and from the GPU check's files in docs/gpu/ (scripts/gpu_check.sh; committed,
+since a GPU host is lent only now and then and gives nothing back once it is returned).
 
 Every benchmark alternates clustermim and its reference for several rounds; each ratio is shown
 as the median of the per-round ratios with their [min, max] spread, and a target counts as met
@@ -16,7 +18,9 @@ import json
 import os
 import platform
 import re
+import shutil
 import subprocess
+import sys
 
 
 def load(path):
@@ -39,8 +43,12 @@ def cpu_model():
 
 
 def stamp(path):
-    """When a benchmark file was written: its modification time, or, for a file committed and
-    unchanged since (a clone's files carry the checkout time), the date of its last commit."""
+    """When a benchmark file was written: as the records' stamps.json says, else its modification
+    time, or, for a file committed and unchanged since (a clone's files carry the checkout time),
+    the date of its last commit."""
+    stamps = load(os.path.join(os.path.dirname(path), "stamps.json")) or {}
+    if os.path.basename(path) in stamps:
+        return stamps[os.path.basename(path)]
     seconds = os.path.getmtime(path)
     folder, name = os.path.split(os.path.abspath(path))
     git = ["git", "-C", folder]
@@ -338,17 +346,52 @@ def epoch_section(out):
     return lines + [""]
 
 
-TARGETS = [  # key, target, what it is
+def decode_section(out):
+    """bench_decode: the crop-aware decode and the streaming loader against torchvision."""
+    data = load(os.path.join(out, "decode.json"))
+    if data is None:
+        return []
+    lo, hi = data["stream_rss_peak_mb"]
+    n = data["stream_rss_samples"]
+    return [
+        "## Streaming decode: clustermim vs torchvision", "",
+        f"`bench_decode --images {data['images']} --passes {data['passes']} --size {data['size']}`"
+        f" ({stamp(os.path.join(out, 'decode.json'))}): {data['images']} photo-sized JPEGs made by"
+        " the benchmark (random 32x32 images upscaled bicubic to 500x375, Gaussian noise sigma 6,"
+        f" quality 90; {data['mean_file_kb']:.0f} KB on average), decoded, RandomResizedCrop to"
+        f" {data['size']}, flipped and normalized on one core; torchvision is ImageFolder +"
+        " RandomResizedCrop on PIL (bench/decode_reference.py) in the same rounds.", "",
+        "| pipeline | images/s | vs torchvision |", "|---|---:|---:|",
+        f"| torchvision ImageFolder + DataLoader | {data['torchvision_images_per_second']:.0f} | 1x |",
+        f"| clustermim decode_crop (DCT-scaled, crop rows only) | {data['ours_images_per_second']:.0f}"
+        f" | {ratio(data, 'decode_crop_ratio_vs_torchvision')} |",
+        f"| clustermim full decode + crop + resize | {data['full_decode_images_per_second']:.0f} |"
+        " |",
+        f"| clustermim streaming loader (index, read, decode_crop, batches) |"
+        f" {data['stream_loader_images_per_second']:.0f} |"
+        f" {ratio(data, 'stream_decode_ratio_vs_torchvision')} |", "",
+        f"Peak resident memory of the streaming loader: {lo:.0f} MB after {n} samples,"
+        f" {hi:.0f} MB after {4 * n} (`stream_rss_growth` {data['stream_rss_growth']:.2f}).", ""]
+
+
+TARGETS = [  # key, target, what it is; a target is a floor unless LOWER_IS_BETTER names it
     ("pretrain_bf16_ratio_vs_python", 2.0, "vit-tiny-32 bf16 step vs the Python twin"),
     ("bf16_peak_fraction", 0.40, "vit-tiny-32 bf16 step GFLOP/s / bf16 GEMM peak"),
     ("epoch_ratio_vs_python", 2.0, "end-to-end epoch vs the Python pipeline"),
     ("kmeans_ratio_vs_minibatch", 3.0, "K-means to MiniBatchKMeans' objective (worst K)"),
     ("tcas_python_ratio_vs_numpy", 10.0,
      "clustermim.tcas vs numpy (np.add.at), 1 M patches x K = 8192"),
+    ("import_clustermim_seconds", 0.5, "`import clustermim`, seconds (LibTorch not loaded)"),
+    ("stream_decode_ratio_vs_torchvision", 3.0,
+     "streaming loader, 500x375 JPEGs -> RandomResizedCrop 224, one core, vs torchvision"),
+    ("stream_rss_growth", 1.1, "streaming loader peak memory, 4N samples over N"),
     ("pretrain_gpu_bf16_ratio_vs_python", 1.5, "GPU vit-base-16 bf16 step vs the Python twin"),
     ("pretrain_gpu_bf16_ratio_vs_python_sdpa", 1.5,
      "GPU vit-base-16 bf16 step vs the Python twin with fused attention"),
 ]
+
+
+LOWER_IS_BETTER = {"import_clustermim_seconds", "stream_rss_growth"}
 
 
 def put(s, key, d, source):
@@ -407,7 +450,12 @@ def summarize(out, gpu_out):
     tcas_python = load(os.path.join(out, "tcas_python.json"))
     if tcas_python is not None:
         put(s, "tcas_python_ratio_vs_numpy", tcas_python, "tcas_python_ratio_vs_numpy")
-        s["import_clustermim_seconds"] = tcas_python["import_seconds"]
+        put(s, "import_clustermim_seconds", tcas_python, "import_seconds")
+    decode = load(os.path.join(out, "decode.json"))
+    if decode is not None:
+        put(s, "stream_decode_ratio_vs_torchvision", decode, "stream_decode_ratio_vs_torchvision")
+        put(s, "decode_crop_ratio_vs_torchvision", decode, "decode_crop_ratio_vs_torchvision")
+        put(s, "stream_rss_growth", decode, "stream_rss_growth")
     kmeans = load(os.path.join(out, "kmeans.json"))
     if kmeans is not None:
         for r in kmeans["rows"]:
@@ -421,8 +469,10 @@ def summarize(out, gpu_out):
     return s
 
 
-def verdict(lo, hi, target):
+def verdict(lo, hi, target, lower_is_better=False):
     """Whether a target is met: only when the whole spread clears it."""
+    if lower_is_better:
+        return verdict(-hi, -lo, -target)
     if lo >= target:
         return "yes"
     return "no" if hi < target else "spread crosses the target"
@@ -542,12 +592,17 @@ def targets_section(summary):
         if key not in summary:
             continue
         value, (lo, hi) = summary[key], summary[f"{key}_spread"]
+        lower = key in LOWER_IS_BETTER
         if "fraction" in key:
             shown = f"{100 * value:.0f} % [{100 * lo:.0f}, {100 * hi:.0f} %]"
             goal = f"{100 * target:.0f} %"
+        elif key.endswith("seconds"):
+            shown, goal = f"{value:.3f} s [{lo:.3f}, {hi:.3f}]", f"below {target:.1f} s"
         else:
-            shown, goal = f"{value:.2f}x [{lo:.2f}, {hi:.2f}]", f"{target:.1f}x"
-        lines.append(f"| {what} (`{key}`) | {shown} | {goal} | {verdict(lo, hi, target)} |")
+            shown = f"{value:.2f}x [{lo:.2f}, {hi:.2f}]"
+            goal = f"below {target:.1f}x" if lower else f"{target:.1f}x"
+        lines.append(f"| {what} (`{key}`) | {shown} | {goal} |"
+                     f" {verdict(lo, hi, target, lower)} |")
     return lines + ["", gaps(summary), ""]
 
 
@@ -575,27 +630,54 @@ def update_readme(path, out):
     os.replace(path + ".tmp", path)
 
 
+def record(source, records, mode, seconds):
+    """Copies the benchmark files of `source` to `records` (replaced whole) with run.json and
+    stamps.json (see the top of the file)."""
+    tmp = records.rstrip("/") + ".tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(tmp)
+    stamps = {}
+    for name in sorted(os.listdir(source)):
+        path = os.path.join(source, name)
+        if name.endswith(".json") and name != "summary.json" and os.path.isfile(path):
+            shutil.copyfile(path, os.path.join(tmp, name))
+            stamps[name] = stamp(path)
+    run = {"mode": mode, "wall_s": seconds, "machine": cpu_model(), "cores": os.cpu_count(),
+           "date": max(stamps.values(), default="")}
+    for name, value in (("stamps.json", stamps), ("run.json", run)):
+        with open(os.path.join(tmp, name), "w") as f:
+            f.write(json.dumps(value, indent=2, sort_keys=True) + "\n")
+    shutil.rmtree(records, ignore_errors=True)
+    os.replace(tmp, records)
+
+
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("--bench-out", default="bench/out")
+    p.add_argument("--bench-out", default="docs/bench", help="the benchmark records")
+    p.add_argument("--record", metavar="DIR",
+                   help="first copy bench/run.sh's files from DIR into --bench-out")
+    p.add_argument("--check", action="store_true",
+                   help="only say whether --out is the render of the records (exit 1 if not)")
     p.add_argument("--gpu-out", default="docs/gpu", help="scripts/gpu_check.sh's files")
     p.add_argument("--out", default="docs/PERFORMANCE.md")
     p.add_argument("--readme", default="README.md")
     p.add_argument("--mode", default="full", help="quick | full (as bench/run.sh ran)")
     p.add_argument("--seconds", type=float, default=0, help="wall time of bench/run.sh")
     args = p.parse_args()
+    if args.record:
+        record(args.record, args.bench_out, args.mode, args.seconds)
+    run = load(os.path.join(args.bench_out, "run.json")) or {
+        "mode": args.mode, "wall_s": args.seconds, "machine": cpu_model(), "cores": os.cpu_count(),
+        "date": datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M UTC")}
     summary = summarize(args.bench_out, args.gpu_out)
-    summary.update({"mode": args.mode, "wall_s": args.seconds, "machine": cpu_model(),
-                    "cores": os.cpu_count(),
-                    "date": datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M UTC")})
-    write_atomic(os.path.join(args.bench_out, "summary.json"), json.dumps(summary, indent=2) + "\n")
+    summary.update(run)
     lines = ["# Performance", "",
-             "Generated by `scripts/render_performance.py` from `bench/out/` (run `make bench` or"
-             " `bench/run.sh [--quick]`) and `docs/gpu/` (`scripts/gpu_check.sh`); do not edit by"
-             " hand.", "",
-             f"Machine: {cpu_model()}, {os.cpu_count()} cores. Rendered {summary['date']} after"
-             f" `bench/run.sh{' --quick' if args.mode == 'quick' else ''}`"
-             f" ({args.seconds / 60:.1f} min); each section says when its benchmark ran.", ""]
+             "Generated by `scripts/render_performance.py` from the benchmark records in"
+             " `docs/bench/` (`bench/run.sh [--quick]` writes them) and `docs/gpu/`"
+             " (`scripts/gpu_check.sh`); do not edit by hand.", "",
+             f"Machine: {run['machine']}, {run['cores']} cores. Benchmarks run {run['date']} by"
+             f" `bench/run.sh{' --quick' if run['mode'] == 'quick' else ''}`"
+             f" ({run['wall_s'] / 60:.1f} min); each section says when its benchmark ran.", ""]
     lines += targets_section(summary)
     lines += pretrain_section(args.bench_out, "pretrain.json",
                               "Pretraining step: clustermim vs the Python PyTorch twin")
@@ -612,8 +694,17 @@ def main():
     lines += epoch_section(args.bench_out)
     lines += kmeans_section(args.bench_out)
     lines += loader_section(args.bench_out)
+    lines += decode_section(args.bench_out)
+    text = "\n".join(lines)
+    if args.check:
+        current = open(args.out).read() if os.path.exists(args.out) else ""
+        if current != text:
+            sys.exit(f"{args.out}: not the render of the records in {args.bench_out}/"
+                     " (run scripts/render_performance.py)")
+        return
+    write_atomic(os.path.join(args.bench_out, "summary.json"), json.dumps(summary, indent=2) + "\n")
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
-    write_atomic(args.out, "\n".join(lines))
+    write_atomic(args.out, text)
     update_readme(args.readme, args.bench_out)
     for key, value in summary.items():
         if isinstance(value, float):

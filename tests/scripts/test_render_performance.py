@@ -192,6 +192,32 @@ class RenderPerformanceTest(unittest.TestCase):
                       " spread crosses the target |", text)
         self.assertEqual(summary["import_clustermim_seconds"], 0.2)
 
+    def test_decode_section_and_lower_is_better_targets(self):
+        decode = {"images": 64, "passes": 3, "size": 224, "mean_file_kb": 62.0,
+                  "torchvision_images_per_second": 240.0, "ours_images_per_second": 690.0,
+                  "full_decode_images_per_second": 730.0,
+                  "decode_crop_ratio_vs_torchvision": 2.8,
+                  "decode_crop_ratio_vs_torchvision_spread": [2.4, 3.4],
+                  "stream_loader_images_per_second": 800.0,
+                  "stream_decode_ratio_vs_torchvision": 3.3,
+                  "stream_decode_ratio_vs_torchvision_spread": [3.1, 3.7],
+                  "stream_rss_growth": 1.04, "stream_rss_peak_mb": [217.0, 226.0],
+                  "stream_rss_samples": 512}
+        tcas = {"tcas_python_ratio_vs_numpy": 12.0, "tcas_python_ratio_vs_numpy_spread": [11, 13],
+                "import_seconds": 0.3, "import_seconds_spread": [0.2, 0.6]}
+        text, summary = render(360.0, extra={"decode.json": json.dumps(decode),
+                                             "tcas_python.json": json.dumps(tcas)})
+        self.assertIn("one core, vs torchvision (`stream_decode_ratio_vs_torchvision`) |"
+                      " 3.30x [3.10, 3.70] | 3.0x | yes |", text)
+        self.assertIn("(`stream_rss_growth`) | 1.04x [1.04, 1.04] | below 1.1x | yes |", text)
+        self.assertIn("(`import_clustermim_seconds`) | 0.300 s [0.200, 0.600] | below 0.5 s |"
+                      " spread crosses the target |", text)
+        self.assertIn("## Streaming decode: clustermim vs torchvision", text)
+        self.assertIn("| clustermim streaming loader (index, read, decode_crop, batches) | 800 |"
+                      " 3.30x [3.10, 3.70] |", text)
+        self.assertIn("217 MB after 512 samples, 226 MB after 2048", text)
+        self.assertEqual(summary["stream_rss_growth_spread"], [1.04, 1.04])
+
     def test_floor_above_target(self):
         text, _ = render(600.0)
         self.assertIn("3.00x [2.86, 3.16] the Python twin's whole step, above the 2x target over"
