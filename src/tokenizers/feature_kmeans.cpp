@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "data/subset.h"
 #include "models/mim.h"
+#include "tokenizers/source_subset.h"
 
 namespace clustermim {
 
@@ -109,17 +110,18 @@ void FeatureKMeansTokenizer::save_state(TensorFile& file) const {
   }
 }
 
-torch::Tensor sample_patch_features(const FrozenEncoder& teacher, const Dataset& dataset,
+torch::Tensor sample_patch_features(const FrozenEncoder& teacher, const ImageSource& source,
                                     const ChannelStats& stats, const FeatureKMeansOptions& o,
                                     torch::Device device) {
-  const int64_t size = o.image_size > 0 ? o.image_size : dataset.height;
+  const int64_t size = tokenizer_image_size(o.image_size, source);
   const int64_t grid = size / o.patch_size;
   const int64_t images_needed = (2 * o.max_patches + grid * grid - 1) / (grid * grid);
-  const Dataset sample = subset_dataset(dataset, sample_indices(dataset.size(), images_needed, o.seed));
+  const SubsetImageSource sample(source, sample_indices(source.size(), images_needed, o.seed));
   std::vector<torch::Tensor> parts;
   EvalPassOptions pass;
   pass.image_size = size;
   pass.workers = o.workers;
+  pass.max_bad_fraction = o.max_bad_fraction;
   for_each_eval_batch(sample, stats, pass, device, [&](const TensorBatch& batch) {
     const torch::Tensor f = teacher_patch_features(teacher, batch.images, stats, o.block,
                                                    o.normalize, o.bf16);
@@ -132,14 +134,14 @@ torch::Tensor sample_patch_features(const FrozenEncoder& teacher, const Dataset&
 }
 
 std::unique_ptr<FeatureKMeansTokenizer> fit_feature_kmeans(
-    FrozenEncoder teacher, const Dataset& dataset, const ChannelStats& stats,
+    FrozenEncoder teacher, const ImageSource& source, const ChannelStats& stats,
     const FeatureKMeansOptions& o, torch::Device device,
     const KMeansProgress& progress) {
   TokenizerSpec spec =
-      fitted_spec("feature-kmeans", o.vocab, o.patch_size, o.image_size, stats, dataset);
+      fitted_spec("feature-kmeans", o.vocab, o.patch_size, o.image_size, stats, source);
   check_teacher(teacher, spec, o.block);
   teacher.encoder->to(device);
-  const torch::Tensor points = sample_patch_features(teacher, dataset, stats, o, device);
+  const torch::Tensor points = sample_patch_features(teacher, source, stats, o, device);
   KMeansOptions km;
   km.k = o.vocab;
   km.iterations = o.iterations;
@@ -157,6 +159,14 @@ std::unique_ptr<FeatureKMeansTokenizer> fit_feature_kmeans(
               {"teacher", teacher.source}};
   return std::make_unique<FeatureKMeansTokenizer>(std::move(spec), std::move(teacher), o,
                                                   fit.centroids);
+}
+
+std::unique_ptr<FeatureKMeansTokenizer> fit_feature_kmeans(
+    FrozenEncoder teacher, const Dataset& dataset, const ChannelStats& stats,
+    const FeatureKMeansOptions& o, torch::Device device,
+    const KMeansProgress& progress) {
+  return fit_feature_kmeans(std::move(teacher), MemoryImageSource(dataset), stats, o, device,
+                            progress);
 }
 
 std::unique_ptr<Tokenizer> load_feature_kmeans(TokenizerSpec spec, const TensorFile& file) {

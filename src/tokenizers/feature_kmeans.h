@@ -23,11 +23,12 @@ struct FeatureKMeansOptions {
   int64_t block = -1;            ///< teacher block (0-based) to cluster; -1 = after the final norm
   bool normalize = false;        ///< L2-normalize features (spherical K-means)
   int64_t patch_size = 4;        ///< student patch p: the token grid is image_size / p
-  int64_t image_size = 0;        ///< student image side S; 0 = the dataset's size
+  int64_t image_size = 0;        ///< student image side S; 0 = the source's native side
   int64_t max_patches = 200000;  ///< patch features sampled for fitting
   int iterations = 30;           ///< Lloyd iterations (at most)
   uint64_t seed = 0;             ///< sampling and k-means++ seed
   int workers = 2;               ///< data-loader threads
+  double max_bad_fraction = 0.001;  ///< of the images read that may fail to decode (left out)
   bool bf16 = true;              ///< teacher forward under bf16 autocast
 };
 
@@ -60,13 +61,20 @@ torch::Tensor teacher_patch_features(const FrozenEncoder& teacher, const torch::
                                      const ChannelStats& stats, int64_t block, bool normalize,
                                      bool bf16);
 
-/// Patch features [M, D] sampled from the unaugmented images of `dataset` (M <= max_patches).
-torch::Tensor sample_patch_features(const FrozenEncoder& teacher, const Dataset& dataset,
+/// Patch features [M, D] (M <= max_patches) of a random subset of `source`'s images (no more than
+/// max_patches needs), each read once as its evaluation crop at S with the source's default crop
+/// ratio.
+torch::Tensor sample_patch_features(const FrozenEncoder& teacher, const ImageSource& source,
                                     const ChannelStats& stats, const FeatureKMeansOptions& options,
                                     torch::Device device);
 
 /// Fits K-means on sampled patch features; the teacher's grid must equal S / p (load it with
 /// load_encoder(path, S / p)).
+std::unique_ptr<FeatureKMeansTokenizer> fit_feature_kmeans(
+    FrozenEncoder teacher, const ImageSource& source, const ChannelStats& stats,
+    const FeatureKMeansOptions& options, torch::Device device,
+    const KMeansProgress& progress = nullptr);
+/// The same over an in-memory Dataset.
 std::unique_ptr<FeatureKMeansTokenizer> fit_feature_kmeans(
     FrozenEncoder teacher, const Dataset& dataset, const ChannelStats& stats,
     const FeatureKMeansOptions& options, torch::Device device,

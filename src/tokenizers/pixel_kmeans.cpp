@@ -7,6 +7,7 @@
 #include "backend/tensor_io.h"
 #include "core/error.h"
 #include "data/subset.h"
+#include "tokenizers/source_subset.h"
 #include "io/tensor_file.h"
 #include "models/patchify.h"
 
@@ -45,20 +46,21 @@ void PixelKMeansTokenizer::save_state(TensorFile& file) const {
   put_tensor(file, "centroids", centroids_);
 }
 
-torch::Tensor sample_patch_vectors(const Dataset& dataset, const ChannelStats& stats,
+torch::Tensor sample_patch_vectors(const ImageSource& source, const ChannelStats& stats,
                                    const PixelKMeansOptions& o, torch::Device device) {
-  const int64_t size = o.image_size > 0 ? o.image_size : dataset.height;
+  const int64_t size = tokenizer_image_size(o.image_size, source);
   const int64_t grid = size / o.patch_size;
   CM_REQUIRE(grid >= 1 && size % o.patch_size == 0, "patch size ", o.patch_size,
              " does not divide image size ", size);
   const int64_t per_image = grid * grid;
   const int64_t images_needed = (4 * o.max_patches + per_image - 1) / per_image;
-  const Dataset sample = subset_dataset(dataset, sample_indices(dataset.size(), images_needed, o.seed));
+  const SubsetImageSource sample(source, sample_indices(source.size(), images_needed, o.seed));
 
   std::vector<torch::Tensor> parts;
   EvalPassOptions pass;
   pass.image_size = size;
   pass.workers = o.workers;
+  pass.max_bad_fraction = o.max_bad_fraction;
   for_each_eval_batch(sample, stats, pass, device, [&](const TensorBatch& batch) {
     const torch::Tensor v = patch_vectors(batch.images, o.patch_size, o.normalize_patches);
     parts.push_back(v.reshape({-1, v.size(2)}));
@@ -69,12 +71,17 @@ torch::Tensor sample_patch_vectors(const Dataset& dataset, const ChannelStats& s
   return all.index_select(0, torch::tensor(rows, torch::kLong).to(device));
 }
 
-std::unique_ptr<PixelKMeansTokenizer> fit_pixel_kmeans(const Dataset& dataset,
+torch::Tensor sample_patch_vectors(const Dataset& dataset, const ChannelStats& stats,
+                                   const PixelKMeansOptions& o, torch::Device device) {
+  return sample_patch_vectors(MemoryImageSource(dataset), stats, o, device);
+}
+
+std::unique_ptr<PixelKMeansTokenizer> fit_pixel_kmeans(const ImageSource& source,
                                                        const ChannelStats& stats,
                                                        const PixelKMeansOptions& o,
                                                        torch::Device device,
                                                        const KMeansProgress& progress) {
-  const torch::Tensor points = sample_patch_vectors(dataset, stats, o, device);
+  const torch::Tensor points = sample_patch_vectors(source, stats, o, device);
   KMeansOptions km;
   km.k = o.vocab;
   km.iterations = o.iterations;
@@ -82,7 +89,7 @@ std::unique_ptr<PixelKMeansTokenizer> fit_pixel_kmeans(const Dataset& dataset,
   const KMeansResult fit = fit_kmeans(points, km, progress);
 
   TokenizerSpec spec =
-      fitted_spec("pixel-kmeans", o.vocab, o.patch_size, o.image_size, stats, dataset);
+      fitted_spec("pixel-kmeans", o.vocab, o.patch_size, o.image_size, stats, source);
   spec.fit = {{"objective", fit.objective},
               {"final_objective", kmeans_objective(points, fit.centroids)},
               {"iterations", fit.iterations},
@@ -93,6 +100,14 @@ std::unique_ptr<PixelKMeansTokenizer> fit_pixel_kmeans(const Dataset& dataset,
               {"normalize_patches", o.normalize_patches}};
   return std::make_unique<PixelKMeansTokenizer>(std::move(spec), fit.centroids,
                                                 o.normalize_patches);
+}
+
+std::unique_ptr<PixelKMeansTokenizer> fit_pixel_kmeans(const Dataset& dataset,
+                                                       const ChannelStats& stats,
+                                                       const PixelKMeansOptions& o,
+                                                       torch::Device device,
+                                                       const KMeansProgress& progress) {
+  return fit_pixel_kmeans(MemoryImageSource(dataset), stats, o, device, progress);
 }
 
 std::unique_ptr<Tokenizer> load_pixel_kmeans(TokenizerSpec spec, const TensorFile& file) {

@@ -3,8 +3,10 @@
  *
  * Patch vectors are normalized images cut into p x p x 3 patches in MAE patchify order,
  * optionally normalized per patch. A token is the nearest centroid (squared L2). Fitting samples
- * up to `max_patches` patch vectors from a random subset of the fit split's images (unaugmented:
- * resize + center crop) and runs fit_kmeans on them.
+ * up to `max_patches` patch vectors from a random subset of the fit split's images (no more images
+ * than max_patches needs, each read once as its evaluation crop at the tokenizer's size with the
+ * source's default crop ratio: resize + center crop), so a streamed split decodes only those, and
+ * runs fit_kmeans on them.
  */
 #pragma once
 
@@ -19,12 +21,13 @@ namespace clustermim {
 struct PixelKMeansOptions {
   int64_t vocab = 64;             ///< K
   int64_t patch_size = 4;         ///< p (the CLI resolves <= 0 from the image size)
-  int64_t image_size = 0;         ///< S; 0 = the dataset's size
+  int64_t image_size = 0;         ///< S; 0 = the source's native side (Error when sizes vary)
   bool normalize_patches = false; ///< per-patch mean/std normalization before clustering
   int64_t max_patches = 200000;   ///< patch vectors sampled for fitting
   int iterations = 30;            ///< Lloyd iterations (at most)
   uint64_t seed = 0;              ///< sampling and k-means++ seed
   int workers = 2;                ///< data-loader threads
+  double max_bad_fraction = 0.001; ///< of the images read that may fail to decode (left out)
 };
 
 /// Nearest-centroid tokenizer over patch vectors.
@@ -44,11 +47,20 @@ class PixelKMeansTokenizer : public Tokenizer {
   bool normalize_patches_;
 };
 
-/// Samples patch vectors [M, p*p*3] from `dataset` as fit_pixel_kmeans does.
+/// Samples patch vectors [M, p*p*3] (M <= max_patches) from `source` as fit_pixel_kmeans does.
+torch::Tensor sample_patch_vectors(const ImageSource& source, const ChannelStats& stats,
+                                   const PixelKMeansOptions& options, torch::Device device);
+/// The same over an in-memory Dataset.
 torch::Tensor sample_patch_vectors(const Dataset& dataset, const ChannelStats& stats,
                                    const PixelKMeansOptions& options, torch::Device device);
 
-/// Fits a pixel K-means tokenizer on `dataset` (normalized with `stats`).
+/// Fits a pixel K-means tokenizer on `source` (normalized with `stats`).
+std::unique_ptr<PixelKMeansTokenizer> fit_pixel_kmeans(const ImageSource& source,
+                                                       const ChannelStats& stats,
+                                                       const PixelKMeansOptions& options,
+                                                       torch::Device device,
+                                                       const KMeansProgress& progress = nullptr);
+/// The same over an in-memory Dataset.
 std::unique_ptr<PixelKMeansTokenizer> fit_pixel_kmeans(const Dataset& dataset,
                                                        const ChannelStats& stats,
                                                        const PixelKMeansOptions& options,

@@ -25,15 +25,15 @@ std::string file_identity(const std::string& path) {
 
 }  // namespace
 
-Provenance tokenizer_provenance(const TokenizerRequest& request, const Dataset& fit_split,
+Provenance tokenizer_provenance(const TokenizerRequest& request, const ImageSource& fit_split,
                                 const BuildOptions& o) {
   Provenance p;
-  p.set("data", dataset_identity(fit_split));
+  p.set("data", fit_split.identity());
   if (!request.path.empty()) return p.set("tokenizer.file", file_identity(request.path));
   p.set("tokenizer.kind", request.kind);
   p.set("tokenizer.vocab", std::to_string(request.vocab));
   p.set("patch_size", std::to_string(o.fit.patch_size));
-  p.set("image_size", std::to_string(o.fit.image_size > 0 ? o.fit.image_size : fit_split.height));
+  p.set("image_size", std::to_string(tokenizer_image_size(o.fit.image_size, fit_split)));
   if (request.kind == "random") p.set("tokenizer.seed", std::to_string(o.random_seed));
   if (request.kind != "pixel-kmeans" && request.kind != "feature-kmeans") return p;
   p.set("tokenizer.seed", std::to_string(o.fit.seed));
@@ -46,6 +46,11 @@ Provenance tokenizer_provenance(const TokenizerRequest& request, const Dataset& 
   p.set("tokenizer.teacher_block", std::to_string(o.teacher_block));
   p.set("tokenizer.teacher_heads", std::to_string(o.teacher_heads));
   return p.set("tokenizer.normalize_features", o.normalize_features ? "true" : "false");
+}
+
+Provenance tokenizer_provenance(const TokenizerRequest& request, const Dataset& fit_split,
+                                const BuildOptions& o) {
+  return tokenizer_provenance(request, MemoryImageSource(fit_split), o);
 }
 
 std::string tokenizer_digest(const Tokenizer& tokenizer) {
@@ -80,7 +85,8 @@ std::unique_ptr<Tokenizer> load_tokenizer_checked(const std::string& path, const
   return tokenizer_from_file(file);
 }
 
-std::unique_ptr<Tokenizer> prepare_tokenizer(const TokenizerRequest& request, const Dataset& fit_split,
+std::unique_ptr<Tokenizer> prepare_tokenizer(const TokenizerRequest& request,
+                                             const ImageSource& fit_split,
                                              const ChannelStats& stats, const BuildOptions& options,
                                              const std::string& saved, const std::string& fresh_hint,
                                              torch::Device device) {
@@ -96,6 +102,14 @@ std::unique_ptr<Tokenizer> prepare_tokenizer(const TokenizerRequest& request, co
   }
   tokenizer->to(device);
   return tokenizer;
+}
+
+std::unique_ptr<Tokenizer> prepare_tokenizer(const TokenizerRequest& request, const Dataset& fit_split,
+                                             const ChannelStats& stats, const BuildOptions& options,
+                                             const std::string& saved, const std::string& fresh_hint,
+                                             torch::Device device) {
+  return prepare_tokenizer(request, MemoryImageSource(fit_split), stats, options, saved,
+                           fresh_hint, device);
 }
 
 }  // namespace clustermim

@@ -19,7 +19,12 @@
 
 namespace clustermim {
 
-/// What build_tokenizer(request, fit_split, ..., options) depends on.
+/// What build_tokenizer(request, fit_split, ..., options) depends on ("data" is
+/// fit_split.identity(): the same for a split in memory or streamed only when their identities
+/// agree, so a run folder never mixes tokenizers fitted on different pixels).
+Provenance tokenizer_provenance(const TokenizerRequest& request, const ImageSource& fit_split,
+                                const BuildOptions& options);
+/// The same over an in-memory Dataset.
 Provenance tokenizer_provenance(const TokenizerRequest& request, const Dataset& fit_split,
                                 const BuildOptions& options);
 
@@ -37,6 +42,12 @@ std::unique_ptr<Tokenizer> load_tokenizer_checked(const std::string& path, const
 
 /// The tokenizer saved at `saved` when present (checked as above), else built by build_tokenizer
 /// and saved there; moved to `device`.
+std::unique_ptr<Tokenizer> prepare_tokenizer(const TokenizerRequest& request,
+                                             const ImageSource& fit_split,
+                                             const ChannelStats& stats, const BuildOptions& options,
+                                             const std::string& saved, const std::string& fresh_hint,
+                                             torch::Device device);
+/// The same over an in-memory Dataset.
 std::unique_ptr<Tokenizer> prepare_tokenizer(const TokenizerRequest& request, const Dataset& fit_split,
                                              const ChannelStats& stats, const BuildOptions& options,
                                              const std::string& saved, const std::string& fresh_hint,

@@ -13,6 +13,7 @@
 #include "io/file_util.h"
 #include "metrics/tcas.h"
 #include "tokenizers/prepared_tokenizer.h"
+#include "tokenizers/source_subset.h"
 #include "tokenizers/tokenizer_factory.h"
 
 namespace clustermim {
@@ -21,12 +22,12 @@ namespace {
 
 /// What a round's block choice or tokenizer depends on.
 Provenance round_provenance(const std::string& teacher, const FeatureKMeansOptions& o,
-                            const Dataset& train) {
+                            const ImageSource& train) {
   Fingerprint key;
   key.add_path(teacher, false);
   Provenance p;
   p.set("teacher", teacher + "@" + key.hex());
-  p.set("data", dataset_identity(train));
+  p.set("data", train.identity());
   p.set_all("tokenizer", nlohmann::json{{"vocab", o.vocab}, {"normalize_features", o.normalize},
                                         {"patch_size", o.patch_size}, {"image_size", o.image_size},
                                         {"max_patches", o.max_patches},
@@ -49,13 +50,15 @@ std::optional<int64_t> parse_block_rule(const std::string& rule, const std::stri
 }
 
 BlockChoice choose_teacher_block(const std::string& teacher, std::optional<int64_t> rule,
-                                 const FeatureKMeansOptions& base, const Dataset& train,
+                                 const FeatureKMeansOptions& base, const ImageSource& train,
                                  const ChannelStats& stats, torch::Device device) {
   BlockChoice choice;
   if (rule) {
     choice.block = *rule;
     return choice;
   }
+  CM_REQUIRE(train.num_classes() > 0, train.name(), ": the teacher block rule \"auto\" picks ",
+             "the block by TCAS, which needs labels; this source is unlabeled (give a block number)");
   FeatureKMeansOptions o = base;
   o.max_patches = std::min<int64_t>(o.max_patches, 50000);
   const FrozenEncoder model = load_encoder(teacher, o.image_size / o.patch_size);
@@ -63,8 +66,8 @@ BlockChoice choose_teacher_block(const std::string& teacher, std::optional<int64
   const int64_t n_fit = std::min<int64_t>(train.size() / 2, 10000);
   const int64_t n_score = std::min<int64_t>(train.size() - n_fit, 5000);
   const auto [fit_rows, score_rows] = sample_disjoint_indices(train.size(), n_fit, n_score, o.seed + 7);
-  const Dataset fit_part = subset_dataset(train, fit_rows);
-  const Dataset score_part = subset_dataset(train, score_rows);
+  const SubsetImageSource fit_part(train, fit_rows);
+  const SubsetImageSource score_part(train, score_rows);
   const int64_t depth = model.encoder->config().depth;
   double best = 2.0;
   for (int64_t block = -1; block < depth; ++block) {
@@ -86,7 +89,7 @@ BlockChoice choose_teacher_block(const std::string& teacher, std::optional<int64
 
 nlohmann::json prepare_block_choice(const std::string& choice_file, const std::string& teacher,
                                     const std::string& rule, const FeatureKMeansOptions& base,
-                                    const Dataset& train, const ChannelStats& stats,
+                                    const ImageSource& train, const ChannelStats& stats,
                                     const std::string& fresh_hint, torch::Device device) {
   Provenance wanted = round_provenance(teacher, base, train);
   wanted.set("rule", rule);
@@ -108,9 +111,18 @@ nlohmann::json prepare_block_choice(const std::string& choice_file, const std::s
   return choice;
 }
 
+nlohmann::json prepare_block_choice(const std::string& choice_file, const std::string& teacher,
+                                    const std::string& rule, const FeatureKMeansOptions& base,
+                                    const Dataset& train, const ChannelStats& stats,
+                                    const std::string& fresh_hint, torch::Device device) {
+  return prepare_block_choice(choice_file, teacher, rule, base, MemoryImageSource(train), stats,
+                              fresh_hint, device);
+}
+
 std::unique_ptr<Tokenizer> prepare_round_tokenizer(const std::string& teacher,
                                                    const FeatureKMeansOptions& o,
-                                                   const Dataset& train, const ChannelStats& stats,
+                                                   const ImageSource& train,
+                                                   const ChannelStats& stats,
                                                    const std::string& saved,
                                                    const std::string& fresh_hint,
                                                    torch::Device device) {
@@ -128,6 +140,16 @@ std::unique_ptr<Tokenizer> prepare_round_tokenizer(const std::string& teacher,
   spdlog::info("round tokenizer: feature-kmeans (K = {}) on {} block {} -> {}",
                tokenizer->spec().vocab, teacher, o.block, saved);
   return tokenizer;
+}
+
+std::unique_ptr<Tokenizer> prepare_round_tokenizer(const std::string& teacher,
+                                                   const FeatureKMeansOptions& o,
+                                                   const Dataset& train, const ChannelStats& stats,
+                                                   const std::string& saved,
+                                                   const std::string& fresh_hint,
+                                                   torch::Device device) {
+  return prepare_round_tokenizer(teacher, o, MemoryImageSource(train), stats, saved, fresh_hint,
+                                 device);
 }
 
 }  // namespace clustermim

@@ -7,7 +7,9 @@
  * lowest TCAS on another part of the training split; test labels are never used. The choice and
  * the round's tokenizer are saved in the run folder with their provenance (the teacher file's
  * content key, the rule or block, the feature K-means settings, the split's identity) and reused
- * only when it matches; otherwise loading them is an Error saying what differs.
+ * only when it matches; otherwise loading them is an Error saying what differs. The split is any
+ * ImageSource: the sweep reads its two parts through views (source_subset.h), so a streamed
+ * split decodes only the images the sweep uses; "auto" needs labels.
  */
 #pragma once
 
@@ -30,14 +32,20 @@ struct BlockChoice {
 std::optional<int64_t> parse_block_rule(const std::string& rule, const std::string& setting);
 
 /// Applies `rule` (nullopt = "auto") to the encoder in checkpoint `teacher`; `base` gives K, the
-/// geometry and the K-means settings (its block is ignored).
+/// geometry and the K-means settings (its block is ignored). Error naming the source when "auto"
+/// meets an unlabeled one.
 BlockChoice choose_teacher_block(const std::string& teacher, std::optional<int64_t> rule,
-                                 const FeatureKMeansOptions& base, const Dataset& train,
+                                 const FeatureKMeansOptions& base, const ImageSource& train,
                                  const ChannelStats& stats, torch::Device device);
 
 /// The block choice saved at `choice_file` when it was made for the same teacher file, rule and
 /// settings (Error naming what differs, with `fresh_hint`, otherwise); else chosen and saved.
 /// The file holds {"teacher", "block", "sweep", "rule", "provenance"}.
+nlohmann::json prepare_block_choice(const std::string& choice_file, const std::string& teacher,
+                                    const std::string& rule, const FeatureKMeansOptions& base,
+                                    const ImageSource& train, const ChannelStats& stats,
+                                    const std::string& fresh_hint, torch::Device device);
+/// The same over an in-memory Dataset.
 nlohmann::json prepare_block_choice(const std::string& choice_file, const std::string& teacher,
                                     const std::string& rule, const FeatureKMeansOptions& base,
                                     const Dataset& train, const ChannelStats& stats,
@@ -46,6 +54,14 @@ nlohmann::json prepare_block_choice(const std::string& choice_file, const std::s
 /// The round's feature tokenizer: `saved` when it was made from the same teacher file, block and
 /// settings (checked as above), else fitted on `train` from checkpoint `teacher` at `o.block`
 /// and saved there; moved to `device`.
+std::unique_ptr<Tokenizer> prepare_round_tokenizer(const std::string& teacher,
+                                                   const FeatureKMeansOptions& o,
+                                                   const ImageSource& train,
+                                                   const ChannelStats& stats,
+                                                   const std::string& saved,
+                                                   const std::string& fresh_hint,
+                                                   torch::Device device);
+/// The same over an in-memory Dataset.
 std::unique_ptr<Tokenizer> prepare_round_tokenizer(const std::string& teacher,
                                                    const FeatureKMeansOptions& o,
                                                    const Dataset& train, const ChannelStats& stats,

@@ -70,16 +70,29 @@ void check_tokenizer_fits(const TokenizerSpec& spec, int64_t image_size, int64_t
              spec.image_size, " or refit");
 }
 
+int64_t tokenizer_image_size(int64_t requested, const ImageSource& source) {
+  if (requested > 0) return requested;
+  CM_REQUIRE(source.native_side() > 0, source.name(), ": images vary in size; give the ",
+             "tokenizer an image size (--image-size)");
+  return source.native_side();
+}
+
+std::string fitted_on(const ImageSource& source) {
+  const std::string identity = source.identity();
+  return identity.substr(0, identity.rfind('@'));
+}
+
 TokenizerSpec fitted_spec(const std::string& kind, int64_t vocab, int64_t patch_size,
-                          int64_t image_size, const ChannelStats& stats, const Dataset& dataset) {
+                          int64_t image_size, const ChannelStats& stats,
+                          const ImageSource& source) {
   TokenizerSpec spec;
   spec.kind = kind;
   spec.vocab = vocab;
   spec.patch_size = patch_size;
-  spec.image_size = image_size > 0 ? image_size : dataset.height;
+  spec.image_size = tokenizer_image_size(image_size, source);
   spec.channels = 3;
   spec.stats = stats;
-  spec.dataset = dataset.name + "/" + dataset.split;
+  spec.dataset = fitted_on(source);
   CM_REQUIRE(spec.patch_size >= 1 && spec.image_size % spec.patch_size == 0, "patch size ",
              spec.patch_size, " does not divide image size ", spec.image_size);
   return spec;

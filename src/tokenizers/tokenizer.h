@@ -18,6 +18,7 @@
 
 #include "backend/torch_pch.h"
 #include "data/dataset.h"
+#include "data/image_source.h"
 #include "io/tensor_file.h"
 
 namespace clustermim {
@@ -73,10 +74,19 @@ class Tokenizer {
   TokenizerSpec spec_;
 };
 
-/// The spec of a tokenizer of `kind` fitted on `dataset` (3 channels, images S x S with S =
-/// image_size, or the dataset's size when 0); Error when `patch_size` does not divide S.
+/// The side S a tokenizer fitted on `source` works at: `requested` when > 0, else the source's
+/// native side; Error naming the source when its images vary in size and none is requested.
+int64_t tokenizer_image_size(int64_t requested, const ImageSource& source);
+
+/// What a tokenizer records as the data it was fitted on: the source's identity without its
+/// content key, "<name>/<split>" (TokenizerSpec::dataset).
+std::string fitted_on(const ImageSource& source);
+
+/// The spec of a tokenizer of `kind` fitted on `source` (3 channels, images S x S with S =
+/// tokenizer_image_size(image_size, source)); Error when `patch_size` does not divide S.
 TokenizerSpec fitted_spec(const std::string& kind, int64_t vocab, int64_t patch_size,
-                          int64_t image_size, const ChannelStats& stats, const Dataset& dataset);
+                          int64_t image_size, const ChannelStats& stats,
+                          const ImageSource& source);
 
 /// Loads a tokenizer file, or the tokenizer embedded in a checkpoint when `path` ends in ".cmck";
 /// throws Error naming the file on any problem (a checkpoint without a tokenizer included).

@@ -3,6 +3,7 @@
  */
 #include "tokenizers/tokenizer_factory.h"
 
+#include <algorithm>
 #include <filesystem>
 
 #include "backend/tensor_batches.h"
@@ -24,7 +25,8 @@ int64_t parse_vocab(const std::string& text, const std::string& digits) {
 }
 
 std::unique_ptr<Tokenizer> build_feature_kmeans(const TokenizerRequest& request,
-                                                const Dataset& fit_split, const ChannelStats& stats,
+                                                const ImageSource& fit_split,
+                                                const ChannelStats& stats,
                                                 const BuildOptions& options, torch::Device device,
                                                 const KMeansProgress& progress) {
   CM_REQUIRE(!options.teacher.empty(), "tokenizer '", request.text, "': feature-kmeans needs a ",
@@ -34,7 +36,7 @@ std::unique_ptr<Tokenizer> build_feature_kmeans(const TokenizerRequest& request,
   o.block = options.teacher_block;
   o.normalize = options.normalize_features;
   o.patch_size = options.fit.patch_size;
-  o.image_size = options.fit.image_size > 0 ? options.fit.image_size : fit_split.height;
+  o.image_size = tokenizer_image_size(options.fit.image_size, fit_split);
   o.max_patches = options.fit.max_patches;
   o.iterations = options.fit.iterations;
   o.seed = options.fit.seed;
@@ -67,9 +69,10 @@ TokenizerRequest parse_tokenizer_request(const std::string& text) {
   return r;
 }
 
-std::unique_ptr<Tokenizer> build_tokenizer(const TokenizerRequest& request, const Dataset& fit_split,
-                                           const ChannelStats& stats, const BuildOptions& options,
-                                           torch::Device device, const KMeansProgress& progress) {
+std::unique_ptr<Tokenizer> build_tokenizer(const TokenizerRequest& request,
+                                           const ImageSource& fit_split, const ChannelStats& stats,
+                                           const BuildOptions& options, torch::Device device,
+                                           const KMeansProgress& progress) {
   std::unique_ptr<Tokenizer> tokenizer;
   if (!request.path.empty()) {
     tokenizer = load_tokenizer(request.path);
@@ -80,11 +83,13 @@ std::unique_ptr<Tokenizer> build_tokenizer(const TokenizerRequest& request, cons
   } else if (request.kind == "feature-kmeans") {
     tokenizer = build_feature_kmeans(request, fit_split, stats, options, device, progress);
   } else {
+    CM_REQUIRE(request.kind != "label" || fit_split.num_classes() > 0, fit_split.name(),
+               ": the label tokenizer needs labels; this source is unlabeled");
     TokenizerSpec base;
     base.patch_size = options.fit.patch_size;
-    base.image_size = options.fit.image_size > 0 ? options.fit.image_size : fit_split.height;
+    base.image_size = tokenizer_image_size(options.fit.image_size, fit_split);
     base.stats = stats;
-    base.dataset = fit_split.name + "/" + fit_split.split;
+    base.dataset = fitted_on(fit_split);
     CM_REQUIRE(base.image_size % base.patch_size == 0, "patch size ", base.patch_size,
                " does not divide image size ", base.image_size);
     tokenizer = request.kind == "label"
@@ -96,65 +101,106 @@ std::unique_ptr<Tokenizer> build_tokenizer(const TokenizerRequest& request, cons
   return tokenizer;
 }
 
+std::unique_ptr<Tokenizer> build_tokenizer(const TokenizerRequest& request, const Dataset& fit_split,
+                                           const ChannelStats& stats, const BuildOptions& options,
+                                           torch::Device device, const KMeansProgress& progress) {
+  return build_tokenizer(request, MemoryImageSource(fit_split), stats, options, device, progress);
+}
+
 namespace {
 
-/// Checks that `tokenizer` fits `dataset`, then calls fn(tokens [B, L], labels [B], indices [B])
-/// (int64, on the CPU) for every batch of an unaugmented pass in index order.
-void for_each_token_batch(
-    const Tokenizer& tokenizer, const Dataset& dataset, int workers, torch::Device device,
-    const std::function<void(const torch::Tensor&, const torch::Tensor&, const torch::Tensor&)>& fn) {
+/// Error unless `source` has labels (and as many classes as a label tokenizer).
+void check_labels(const Tokenizer& tokenizer, const ImageSource& source) {
   const TokenizerSpec& spec = tokenizer.spec();
-  CM_REQUIRE(dataset.height == dataset.width, dataset.source, ": images are not square");
-  check_tokenizer_fits(spec, dataset.height, 3, dataset.source);
-  CM_REQUIRE(spec.kind != "label" || spec.vocab == dataset.num_classes(), dataset.source,
-             ": has ", dataset.num_classes(), " classes, the label tokenizer ", spec.vocab);
+  CM_REQUIRE(source.num_classes() > 0, source.name(), ": TCAS needs labels; this source is ",
+             "unlabeled");
+  CM_REQUIRE(spec.kind != "label" || spec.vocab == source.num_classes(), source.name(), ": has ",
+             source.num_classes(), " classes, the label tokenizer ", spec.vocab);
+}
+
+using TokenBatchFn = std::function<void(const torch::Tensor& tokens, const torch::Tensor& labels)>;
+
+/// Checks the labels, then calls fn(tokens [B', L], labels [B']) (int64, on the CPU) for every
+/// batch of an unaugmented pass in index order, its samples that failed to decode left out.
+void for_each_token_batch(const Tokenizer& tokenizer, const ImageSource& source, int workers,
+                          torch::Device device, float crop_ratio, const TokenBatchFn& fn) {
+  check_labels(tokenizer, source);
+  const TokenizerSpec& spec = tokenizer.spec();
   EvalPassOptions pass;
   pass.image_size = spec.image_size;
+  pass.crop_ratio = crop_ratio;
   pass.workers = workers;
-  for_each_eval_batch(dataset, spec.stats, pass, device, [&](const TensorBatch& batch) {
-    fn(tokenizer.tokenize({batch.images, batch.labels, batch.indices}).to(torch::kCPU).contiguous(),
-       batch.labels.to(torch::kCPU).contiguous(), batch.indices.to(torch::kCPU).contiguous());
+  for_each_eval_batch(source, spec.stats, pass, device, [&](const TensorBatch& batch) {
+    torch::Tensor tokens =
+        tokenizer.tokenize({batch.images, batch.labels, batch.indices}).to(torch::kCPU);
+    torch::Tensor labels = batch.labels.to(torch::kCPU);
+    if (!batch.replaced_rows.empty()) {
+      std::vector<int64_t> keep;
+      for (int64_t k = 0; k < tokens.size(0); ++k) {
+        const auto& replaced = batch.replaced_rows;
+        if (std::find(replaced.begin(), replaced.end(), k) == replaced.end()) keep.push_back(k);
+      }
+      const torch::Tensor rows = torch::tensor(keep, torch::kLong);
+      tokens = tokens.index_select(0, rows);
+      labels = labels.index_select(0, rows);
+    }
+    fn(tokens.contiguous(), labels.contiguous());
   });
+}
+
+/// The Dataset forms' contract: images of the tokenizer's size (Error naming the dataset's file).
+void check_dataset_fits(const Tokenizer& tokenizer, const Dataset& dataset) {
+  CM_REQUIRE(dataset.height == dataset.width, dataset.source, ": images are not square");
+  check_tokenizer_fits(tokenizer.spec(), dataset.height, 3, dataset.source);
 }
 
 }  // namespace
 
-TokenClassCounts count_token_classes(const Tokenizer& tokenizer, const Dataset& dataset,
-                                     int workers, torch::Device device) {
-  TokenClassCounts counts(tokenizer.spec().vocab, dataset.num_classes());
-  for_each_token_batch(tokenizer, dataset, workers, device,
-                       [&](const torch::Tensor& tokens, const torch::Tensor& labels,
-                           const torch::Tensor&) {
+TokenClassCounts count_token_classes(const Tokenizer& tokenizer, const ImageSource& source,
+                                     int workers, torch::Device device, float crop_ratio) {
+  check_labels(tokenizer, source);
+  TokenClassCounts counts(tokenizer.spec().vocab, source.num_classes());
+  for_each_token_batch(tokenizer, source, workers, device, crop_ratio,
+                       [&](const torch::Tensor& tokens, const torch::Tensor& labels) {
                          counts.add(tokens.data_ptr<int64_t>(), labels.data_ptr<int64_t>(),
                                     tokens.size(0), tokens.size(1));
                        });
   return counts;
 }
 
-TokenLabelSet tokenize_split(const Tokenizer& tokenizer, const Dataset& dataset, int workers,
-                             torch::Device device) {
+TokenClassCounts count_token_classes(const Tokenizer& tokenizer, const Dataset& dataset,
+                                     int workers, torch::Device device) {
+  check_dataset_fits(tokenizer, dataset);
+  return count_token_classes(tokenizer, MemoryImageSource(dataset), workers, device);
+}
+
+TokenLabelSet tokenize_split(const Tokenizer& tokenizer, const ImageSource& source, int workers,
+                             torch::Device device, float crop_ratio) {
   TokenLabelSet set;
-  set.images = dataset.size();
   set.vocab = tokenizer.spec().vocab;
-  set.num_classes = dataset.num_classes();
-  set.labels.resize(set.images);
-  for_each_token_batch(tokenizer, dataset, workers, device,
-                       [&](const torch::Tensor& tokens, const torch::Tensor& labels,
-                           const torch::Tensor& indices) {
-                         set.patches = tokens.size(1);
-                         set.tokens.resize(set.images * set.patches);
+  set.num_classes = source.num_classes();
+  set.patches = tokenizer.spec().num_patches();
+  set.tokens.reserve(static_cast<size_t>(source.size() * set.patches));
+  set.labels.reserve(static_cast<size_t>(source.size()));
+  for_each_token_batch(tokenizer, source, workers, device, crop_ratio,
+                       [&](const torch::Tensor& tokens, const torch::Tensor& labels) {
                          const auto t = tokens.accessor<int64_t, 2>();
                          const auto y = labels.accessor<int64_t, 1>();
-                         const auto at = indices.accessor<int64_t, 1>();
                          for (int64_t b = 0; b < tokens.size(0); ++b) {
-                           const int64_t i = at[b];
-                           set.labels[i] = static_cast<int32_t>(y[b]);
+                           set.labels.push_back(static_cast<int32_t>(y[b]));
                            for (int64_t p = 0; p < set.patches; ++p) {
-                             set.tokens[i * set.patches + p] = static_cast<int32_t>(t[b][p]);
+                             set.tokens.push_back(static_cast<int32_t>(t[b][p]));
                            }
                          }
                        });
+  set.images = static_cast<int64_t>(set.labels.size());
   return set;
+}
+
+TokenLabelSet tokenize_split(const Tokenizer& tokenizer, const Dataset& dataset, int workers,
+                             torch::Device device) {
+  check_dataset_fits(tokenizer, dataset);
+  return tokenize_split(tokenizer, MemoryImageSource(dataset), workers, device);
 }
 
 }  // namespace clustermim
