@@ -93,7 +93,7 @@ VitClassifier& on_device(VitClassifier& classifier, torch::Device device) {
 
 class Trainer {
  public:
-  Trainer(VitClassifier& classifier, const Dataset& train, const Dataset& test,
+  Trainer(VitClassifier& classifier, const ImageSource& train, const ImageSource& test,
           const ChannelStats& stats, const FinetuneOptions& o, torch::Device device,
           const nlohmann::json& config)
       : classifier_(on_device(classifier, device)), test_(test), stats_(stats), o_(o),
@@ -101,8 +101,12 @@ class Trainer {
         optimizer_(param_groups_lrd(*classifier, classifier->config().encoder.depth, o.layer_decay),
                    AdamWOptions{0.9, 0.999, 1e-8, o.weight_decay}),
         loader_(train, loader_options(classifier->config(), stats, o)) {
-    CM_REQUIRE(loader_.batches_per_epoch() > 0, "finetune: dataset '", train.name,
-               "' has fewer than ", o.batch_size, " images (one batch)");
+    CM_REQUIRE(loader_.batches_per_epoch() > 0, "finetune: '", train.name(), "' has fewer than ",
+               o.batch_size, " images (one batch)");
+    for (const ImageSource* source : {&train, &test}) {
+      CM_REQUIRE(source->num_classes() > 0, "finetune: '", source->name(),
+                 "' is unlabeled; fine-tuning needs labels");
+    }
     const int64_t classes = classifier->config().num_classes;
     CM_REQUIRE(train.num_classes() <= classes && test.num_classes() <= classes,
                "finetune: the classifier has ", classes, " classes but the data has ",
@@ -190,6 +194,7 @@ class Trainer {
     lo.stats = stats;
     lo.seed = o.seed;
     lo.workers = o.workers;
+    lo.max_bad_fraction = o.max_bad_fraction;
     return lo;
   }
 
@@ -290,7 +295,7 @@ class Trainer {
   }
 
   VitClassifier& classifier_;
-  const Dataset& test_;
+  const ImageSource& test_;
   ChannelStats stats_;
   FinetuneOptions o_;
   torch::Device device_;
@@ -341,36 +346,55 @@ nlohmann::json to_json(const FinetuneResult& r) {
           {"train_s", r.train_seconds}, {"img_s", r.images_per_second}};
 }
 
-std::pair<double, double> classifier_accuracy(VitClassifier& classifier, const Dataset& dataset,
+std::pair<double, double> classifier_accuracy(VitClassifier& classifier, const ImageSource& source,
                                               const ChannelStats& stats, int64_t batch_size,
                                               int workers, bool bf16, torch::Device device) {
+  CM_REQUIRE(source.num_classes() > 0, "classifier accuracy: '", source.name(),
+             "' is unlabeled; accuracy needs labels");
   classifier->eval();
   torch::NoGradGuard no_grad;
   EvalPassOptions pass;
   pass.image_size = classifier->config().encoder.image_size;
   pass.batch_size = batch_size;
   pass.workers = workers;
-  int64_t top1 = 0, top5 = 0;
-  for_each_eval_batch(dataset, stats, pass, device, [&](const TensorBatch& b) {
+  int64_t top1 = 0, top5 = 0, scored = 0;
+  for_each_eval_batch(source, stats, pass, device, [&](const TensorBatch& b) {
     torch::Tensor logits;
     {
       AutocastGuard autocast(device, torch::kBFloat16, bf16);
-      logits = classifier->forward(b.images);
+      logits = classifier->forward(b.images).to(torch::kFloat32);
     }
-    top1 += count_topk_hits(logits.to(torch::kFloat32), b.labels, 1);
-    top5 += count_topk_hits(logits.to(torch::kFloat32), b.labels, 5);
+    torch::Tensor labels = b.labels;
+    if (!b.replaced_rows.empty()) {  // a replacement stands in for a bad sample: not scored
+      torch::Tensor keep = torch::ones({labels.size(0)}, torch::kBool);
+      for (const int64_t row : b.replaced_rows) keep[row] = false;
+      keep = keep.to(logits.device());
+      logits = logits.index({keep});
+      labels = labels.index({keep});
+    }
+    scored += labels.size(0);
+    top1 += count_topk_hits(logits, labels, 1);
+    top5 += count_topk_hits(logits, labels, 5);
   });
-  const double n = static_cast<double>(std::max<int64_t>(1, dataset.size()));
+  const double n = static_cast<double>(std::max<int64_t>(1, scored));
   return {static_cast<double>(top1) / n, static_cast<double>(top5) / n};
 }
 
-Provenance finetune_provenance(VitClassifier& classifier, const Dataset& train, const Dataset& test,
-                               const ChannelStats& stats, const FinetuneOptions& o) {
+std::pair<double, double> classifier_accuracy(VitClassifier& classifier, const Dataset& dataset,
+                                              const ChannelStats& stats, int64_t batch_size,
+                                              int workers, bool bf16, torch::Device device) {
+  const MemoryImageSource source(dataset);
+  return classifier_accuracy(classifier, source, stats, batch_size, workers, bf16, device);
+}
+
+Provenance finetune_provenance(VitClassifier& classifier, const ImageSource& train,
+                               const ImageSource& test, const ChannelStats& stats,
+                               const FinetuneOptions& o) {
   Provenance p;
   p.set_all("classifier", to_json(classifier->config()));
   p.set("init", weights_digest(*classifier));
-  p.set("data.train", dataset_identity(train));
-  p.set("data.test", dataset_identity(test));
+  p.set("data.train", train.identity());
+  p.set("data.test", test.identity());
   p.set_all("stats", nlohmann::json{{"mean", stats.mean}, {"std", stats.std}});
   p.set_all("finetune", nlohmann::json{{"batch_size", o.batch_size}, {"blr", o.blr},
                                        {"min_lr", o.min_lr}, {"warmup_epochs", o.warmup_epochs},
@@ -395,14 +419,29 @@ Provenance finetune_provenance(VitClassifier& classifier, const Dataset& train, 
   return p;
 }
 
-FinetuneResult finetune(VitClassifier& classifier, const Dataset& train, const Dataset& test,
-                        const ChannelStats& stats, const FinetuneOptions& options,
-                        torch::Device device, const nlohmann::json& config,
-                        const std::string& resume_from) {
+Provenance finetune_provenance(VitClassifier& classifier, const Dataset& train, const Dataset& test,
+                               const ChannelStats& stats, const FinetuneOptions& options) {
+  return finetune_provenance(classifier, MemoryImageSource(train), MemoryImageSource(test), stats,
+                             options);
+}
+
+FinetuneResult finetune(VitClassifier& classifier, const ImageSource& train,
+                        const ImageSource& test, const ChannelStats& stats,
+                        const FinetuneOptions& options, torch::Device device,
+                        const nlohmann::json& config, const std::string& resume_from) {
   validate(options);
   Trainer trainer(classifier, train, test, stats, options, device, config);
   if (!resume_from.empty()) trainer.resume(resume_from);
   return trainer.run();
+}
+
+FinetuneResult finetune(VitClassifier& classifier, const Dataset& train, const Dataset& test,
+                        const ChannelStats& stats, const FinetuneOptions& options,
+                        torch::Device device, const nlohmann::json& config,
+                        const std::string& resume_from) {
+  const MemoryImageSource train_source(train), test_source(test);
+  return finetune(classifier, train_source, test_source, stats, options, device, config,
+                  resume_from);
 }
 
 }  // namespace clustermim

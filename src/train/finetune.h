@@ -1,7 +1,8 @@
 /*
  * Whole-network fine-tuning of a ViT classifier (MAE's main_finetune.py; issue 18).
  *
- * Each step: a batch under the fine-tuning augmentation (RandomResizedCrop 0.08-1 + flip,
+ * Each step: a batch of the train ImageSource (decoded in memory or streamed; it must be
+ * labeled) under the fine-tuning augmentation (RandomResizedCrop 0.08-1 + flip,
  * RandAugment, random erasing: data/finetune_augment.h), Mixup / CutMix with label smoothing
  * (train/mixup.h; with mixing off the targets are the smoothed labels, i.e. label-smoothed
  * cross-entropy), the classifier under bf16 autocast with stochastic depth, the soft-target
@@ -25,6 +26,7 @@
 
 #include "core/fingerprint.h"
 #include "data/dataset.h"
+#include "data/image_source.h"
 #include "data/finetune_augment.h"
 #include "train/classifier.h"
 #include "train/mixup.h"
@@ -47,6 +49,7 @@ struct FinetuneOptions {
   bool bf16 = true;              ///< bf16 autocast (fp32 master weights); false = fp32
   uint64_t seed = 0;             ///< data order and augmentation, mixing, drop path, head init
   int workers = 2;               ///< data-loader threads
+  double max_bad_fraction = 0.001;  ///< LoaderOptions::max_bad_fraction of the training loader
   int64_t eval_batch = 256;      ///< batch of the per-epoch evaluation
   FinetuneAugmentOptions augment;  ///< crop + flip, RandAugment, random erasing
   MixupOptions mixup;            ///< Mixup 0.8 / CutMix 1.0 / switch 0.5, label smoothing 0.1
@@ -91,25 +94,42 @@ struct FinetuneResult {
 ///  "top1_last", "top5_last", "steps", "skipped_steps", "train_s", "img_s"}.
 nlohmann::json to_json(const FinetuneResult& result);
 
-/// Top-1 / top-5 accuracy of `classifier` (put in eval mode) on `dataset` with the evaluation
-/// transform (resize + center crop to the encoder's input size, normalized with `stats`).
+/// Top-1 / top-5 accuracy of `classifier` (put in eval mode) on the labeled `source` with the
+/// evaluation transform (shorter side resized to S / crop_ratio and center crop S = the encoder's
+/// input size, at the source's default crop ratio: 1 in memory, 0.875 streamed; normalized with
+/// `stats`). Samples that fail to decode (counted and reported by the loader) are left out of
+/// the count; Error when the source is unlabeled.
+std::pair<double, double> classifier_accuracy(VitClassifier& classifier, const ImageSource& source,
+                                              const ChannelStats& stats, int64_t batch_size,
+                                              int workers, bool bf16, torch::Device device);
+/// The same over a MemoryImageSource of `dataset`.
 std::pair<double, double> classifier_accuracy(VitClassifier& classifier, const Dataset& dataset,
                                               const ChannelStats& stats, int64_t batch_size,
                                               int workers, bool bf16, torch::Device device);
 
 /// What a checkpoint of finetune(classifier, train, test, stats, options, ...) depends on and a
 /// resume must keep: the classifier config (drop path included), a digest of its weights as
-/// given (the start: a pretrained encoder, or a seeded random one), both splits' identities,
+/// given (the start: a pretrained encoder, or a seeded random one), both sources' identity(),
 /// the normalization and every training setting except those a resume may change (epochs,
 /// max_steps, checkpointing, workers, eval batch, out_dir).
+Provenance finetune_provenance(VitClassifier& classifier, const ImageSource& train,
+                               const ImageSource& test, const ChannelStats& stats,
+                               const FinetuneOptions& options);
+/// The same over MemoryImageSources of `train` and `test`.
 Provenance finetune_provenance(VitClassifier& classifier, const Dataset& train, const Dataset& test,
                                const ChannelStats& stats, const FinetuneOptions& options);
 
 /// Fine-tunes `classifier` (moved to `device` first) on `train`, evaluating on `test` after
-/// every epoch. `config` is stored in checkpoints with the provenance under "provenance" and the
-/// classifier config and stats under "classifier" / "stats". Resumes from `resume_from` when
-/// non-empty (Error naming the file and what differs when it was made under other settings or
-/// from other starting weights).
+/// every epoch (classifier_accuracy). `config` is stored in checkpoints with the provenance under
+/// "provenance" and the classifier config and stats under "classifier" / "stats". Resumes from
+/// `resume_from` when non-empty (Error naming the file and what differs when it was made under
+/// other settings or from other starting weights). Error when either source is unlabeled. Both
+/// sources must outlive the call.
+FinetuneResult finetune(VitClassifier& classifier, const ImageSource& train,
+                        const ImageSource& test, const ChannelStats& stats,
+                        const FinetuneOptions& options, torch::Device device,
+                        const nlohmann::json& config, const std::string& resume_from = "");
+/// The same over MemoryImageSources of `train` and `test`.
 FinetuneResult finetune(VitClassifier& classifier, const Dataset& train, const Dataset& test,
                         const ChannelStats& stats, const FinetuneOptions& options,
                         torch::Device device, const nlohmann::json& config,

@@ -81,7 +81,7 @@ MimModel& on_device(MimModel& model, torch::Device device) {
 
 class Trainer {
  public:
-  Trainer(MimModel& model, const Tokenizer* tokenizer, const Dataset& train,
+  Trainer(MimModel& model, const Tokenizer* tokenizer, const ImageSource& train,
           const ChannelStats& stats, const PretrainOptions& o, torch::Device device,
           const nlohmann::json& config)
       : model_(on_device(model, device)), tokenizer_(tokenizer), o_(o), device_(device),
@@ -89,9 +89,10 @@ class Trainer {
         world_(o.group != nullptr ? o.group->world_size() : 1),
         main_(o.group == nullptr || o.group->is_main()),
         optimizer_(*model, AdamWOptions{0.9, 0.95, 1e-8, o.weight_decay}),
-        loader_(train, loader_options(stats, o)) {
+        loader_(train, loader_options(model->config(), stats, o)) {
     const MimConfig& mc = model->config();
     CM_REQUIRE(mc.target == "pixels" || tokenizer != nullptr, "pretrain: token targets need a tokenizer");
+    CM_REQUIRE(o.accum_steps >= 1, "pretrain.accum_steps must be >= 1, got ", o.accum_steps);
     if (tokenizer != nullptr && mc.target == "tokens") {
       const TokenizerSpec& s = tokenizer->spec();
       CM_REQUIRE(s.vocab == mc.vocab && s.patch_size == mc.encoder.patch_size &&
@@ -99,9 +100,12 @@ class Trainer {
                  "pretrain: tokenizer (K ", s.vocab, ", patch ", s.patch_size, ", image ",
                  s.image_size, ") does not match the model (K ", mc.vocab, ", patch ",
                  mc.encoder.patch_size, ", image ", mc.encoder.image_size, ")");
+      CM_REQUIRE(s.kind != "label" || train.num_classes() > 0, "pretrain: the label tokenizer ",
+                 "needs labels, and '", train.name(), "' is unlabeled");
     }
-    CM_REQUIRE(loader_.batches_per_epoch() > 0, "pretrain: dataset '", train.name, "' has fewer than ",
-               o.batch_size, " images (one batch)");
+    CM_REQUIRE(steps_per_epoch() > 0, "pretrain: '", train.name(), "' has ", train.size(),
+               " images, fewer than one optimizer step of ", o.batch_size * o.accum_steps,
+               " (batch_size ", o.batch_size, " x accum_steps ", o.accum_steps, ")");
     config_["provenance"] = pretrain_provenance(mc, tokenizer, train, stats, o).to_json();
     spec_ = {mc, stats};
     if (o.group != nullptr) o.group->broadcast_from_main(model_->parameters());
@@ -131,7 +135,8 @@ class Trainer {
 
   PretrainResult run() {
     StopSignals signals;
-    const int64_t per_epoch = loader_.batches_per_epoch();
+    const int64_t per_epoch = steps_per_epoch();
+    const int64_t micro_per_epoch = per_epoch * o_.accum_steps;
     const int64_t total = max_total_steps(per_epoch);
     const auto start = std::chrono::steady_clock::now();
     std::optional<Progress> progress;
@@ -142,20 +147,18 @@ class Trainer {
 
     while (position_.step < total) {
       loader_.start_epoch(position_.epoch, position_.batch_in_epoch);
-      Batch batch;
-      while (position_.step < total && loader_.next(batch)) {
-        const auto t0 = std::chrono::steady_clock::now();
-        const StepStats s = step(batch, per_epoch);
-        const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      while (position_.step < total && position_.batch_in_epoch < micro_per_epoch) {
+        double dt = 0;
+        const StepStats s = step(per_epoch, dt);
         ++position_.step;
-        ++position_.batch_in_epoch;
+        position_.batch_in_epoch += o_.accum_steps;
         totals_.add_step(s.loss, s.accuracy, s.skipped, dt, s.tokenize_seconds);
-        log_step(metrics, s, batch.size * world_, dt);
+        log_step(metrics, s, o_.batch_size * o_.accum_steps, dt);
         if (progress) progress->update(position_.step, fmt_status(s));
         if (s.stop) stop_on_signal();
         if (o_.checkpoint_every > 0 && position_.step % o_.checkpoint_every == 0) checkpoint();
       }
-      if (position_.batch_in_epoch >= per_epoch) {
+      if (position_.batch_in_epoch >= micro_per_epoch) {
         ++position_.epoch;
         position_.batch_in_epoch = 0;
         totals_.end_epoch();
@@ -170,7 +173,7 @@ class Trainer {
     result_.train_seconds = totals_.train_seconds;
     result_.last_loss = totals_.last_loss;
     result_.last_accuracy = totals_.last_accuracy;
-    const double images = static_cast<double>(totals_.steps) * o_.batch_size;
+    const double images = static_cast<double>(totals_.steps) * o_.batch_size * o_.accum_steps;
     if (totals_.train_seconds > 0) result_.images_per_second = images / totals_.train_seconds;
     if (totals_.tokenize_seconds > 0) {
       result_.tokenizer_images_per_second = images / totals_.tokenize_seconds;
@@ -180,14 +183,17 @@ class Trainer {
   }
 
  private:
-  static LoaderOptions loader_options(const ChannelStats& stats, const PretrainOptions& o) {
+  static LoaderOptions loader_options(const MimConfig& mc, const ChannelStats& stats,
+                                      const PretrainOptions& o) {
     LoaderOptions lo;
     lo.batch_size = o.batch_size;
     lo.augment = true;
+    lo.image_size = static_cast<int>(mc.encoder.image_size);
     lo.augment_options = o.augment;
     lo.stats = stats;
     lo.seed = o.seed;
     lo.workers = o.workers;
+    lo.max_bad_fraction = o.max_bad_fraction;
     if (o.group != nullptr) {
       CM_REQUIRE(o.batch_size % o.group->world_size() == 0, "pretrain: batch_size ", o.batch_size,
                  " does not split evenly across ", o.group->world_size(), " processes");
@@ -197,6 +203,9 @@ class Trainer {
     return lo;
   }
 
+  /// Optimizer steps per epoch: whole groups of accum_steps micro-batches.
+  int64_t steps_per_epoch() const { return loader_.batches_per_epoch() / o_.accum_steps; }
+
   int64_t max_total_steps(int64_t per_epoch) const {
     const int64_t all = o_.epochs * per_epoch;
     return o_.max_steps > 0 ? std::min(all, o_.max_steps) : all;
@@ -204,20 +213,53 @@ class Trainer {
 
   std::string metrics_path() const { return o_.out_dir + "/metrics.jsonl"; }
 
-  StepStats step(const Batch& batch, int64_t per_epoch) {
+  /// One optimizer step over the next accum_steps micro-batches; adds the time spent in training
+  /// (not in waiting for batches) to `seconds`.
+  StepStats step(int64_t per_epoch, double& seconds) {
     const MimConfig& mc = model_->config();
-    const TensorBatch b = to_tensors(batch, device_);
+    auto t0 = std::chrono::steady_clock::now();
+    // Masks for the whole effective batch, so that every micro-batch and every rank's slice gets
+    // the rows one process would give it in a single batch of batch_size * accum_steps.
+    const Masking masks = random_masking(
+        o_.batch_size * o_.accum_steps, model_->encoder()->num_patches(), mc.mask_ratio, device_,
+        at::detail::createCPUGenerator(mix_seed(o_.seed, position_.step)));
+    optimizer_.zero_grad();
+    StepStats s;
+    for (int64_t micro = 0; micro < o_.accum_steps; ++micro) {
+      seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      CM_REQUIRE(loader_.next(batch_), "pretrain: the epoch ended inside optimizer step ",
+                 position_.step);
+      t0 = std::chrono::steady_clock::now();
+      const int64_t rows = batch_.size;
+      const int64_t rank = world_ > 1 ? o_.group->rank() : 0;
+      accumulate(rows_of(masks, micro * o_.batch_size + rank * rows, rows), s);
+    }
+    s.stop = g_stop_signal != 0;
+    if (world_ > 1) average_across_ranks(s);
+    s.grad_norm = clip_grad_norm(optimizer_.params(), o_.clip_grad);
+    if (std::isfinite(s.loss) && std::isfinite(s.grad_norm)) {
+      consecutive_bad_ = 0;
+      const double peak =
+          o_.blr * static_cast<double>(o_.batch_size * o_.accum_steps) / 256.0;
+      s.lr = cosine_lr(peak, position_.step, o_.epochs * per_epoch,
+                       static_cast<int64_t>(o_.warmup_epochs * per_epoch), o_.min_lr);
+      optimizer_.step(s.lr);
+    }
+    seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return std::isfinite(s.loss) && std::isfinite(s.grad_norm) ? s : skip_step(s);
+  }
+
+  /// Forward and backward of the micro-batch in batch_ under `masking` (its rows): gradients of
+  /// its loss / accum_steps are added to the parameters', its loss, accuracy and tokenizer time
+  /// to `s` (loss and accuracy as their mean over the step's micro-batches).
+  void accumulate(const Masking& masking, StepStats& s) {
+    const MimConfig& mc = model_->config();
+    const TensorBatch b = to_tensors(batch_, device_);
     torch::Tensor targets;
     const auto t0 = std::chrono::steady_clock::now();
     if (mc.target == "tokens") targets = tokenizer_->tokenize({b.images, b.labels, b.indices});
-    const double tokenize_seconds =
+    s.tokenize_seconds +=
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    // Masks for the whole batch, so every rank's slice matches one process's.
-    Masking masking =
-        random_masking(o_.batch_size, model_->encoder()->num_patches(), mc.mask_ratio, device_,
-                       at::detail::createCPUGenerator(mix_seed(o_.seed, position_.step)));
-    const int64_t rows = b.images.size(0);
-    if (world_ > 1) masking = rows_of(masking, rows * o_.group->rank(), rows);
     MimOutput out;
     {
       AutocastGuard autocast(device_, torch::kBFloat16, o_.bf16);
@@ -228,23 +270,12 @@ class Trainer {
         mc.target == "tokens"
             ? token_loss(predictions, targets, masking, o_.label_smoothing)
             : pixel_loss(predictions, b.images, masking, mc.encoder.patch_size, mc.norm_pix);
-    optimizer_.zero_grad();
-    loss.backward();
-
-    StepStats s;
-    s.tokenize_seconds = tokenize_seconds;
-    s.loss = loss.item<double>();
-    if (mc.target == "tokens") s.accuracy = masked_accuracy(predictions.detach(), targets, masking);
-    s.stop = g_stop_signal != 0;
-    if (world_ > 1) average_across_ranks(s);
-    s.grad_norm = clip_grad_norm(optimizer_.params(), o_.clip_grad);
-    if (!std::isfinite(s.loss) || !std::isfinite(s.grad_norm)) return skip_step(s);
-    consecutive_bad_ = 0;
-    const double peak = o_.blr * static_cast<double>(o_.batch_size) / 256.0;
-    s.lr = cosine_lr(peak, position_.step, o_.epochs * per_epoch,
-                     static_cast<int64_t>(o_.warmup_epochs * per_epoch), o_.min_lr);
-    optimizer_.step(s.lr);
-    return s;
+    const double micro_batches = static_cast<double>(o_.accum_steps);
+    (loss / micro_batches).backward();
+    s.loss += loss.item<double>() / micro_batches;
+    if (mc.target == "tokens") {
+      s.accuracy += masked_accuracy(predictions.detach(), targets, masking) / micro_batches;
+    }
   }
 
   /// Averages the gradients, loss and accuracy over the ranks and spreads any rank's stop
@@ -347,6 +378,7 @@ class Trainer {
   bool main_;  ///< rank 0 (or alone): logs, writes metrics and checkpoints
   AdamW optimizer_;
   BatchLoader loader_;
+  Batch batch_;  ///< the micro-batch being trained on (buffers reused)
   TrainPosition position_;
   PretrainResult result_;
   RunTotals totals_;  ///< of the whole run, rebuilt from the metrics file on resume
@@ -357,15 +389,16 @@ class Trainer {
 }  // namespace
 
 Provenance pretrain_provenance(const MimConfig& model, const Tokenizer* tokenizer,
-                               const Dataset& train, const ChannelStats& stats,
+                               const ImageSource& train, const ChannelStats& stats,
                                const PretrainOptions& o) {
   Provenance p;
   p.set_all("model", to_json(model));
-  p.set("data", dataset_identity(train));
+  p.set("data", train.identity());
   p.set_all("stats", nlohmann::json{{"mean", stats.mean}, {"std", stats.std}});
   p.set("tokenizer", tokenizer != nullptr && model.target == "tokens" ? tokenizer_digest(*tokenizer)
                                                                       : "none");
-  p.set_all("pretrain", nlohmann::json{{"batch_size", o.batch_size}, {"blr", o.blr},
+  p.set_all("pretrain", nlohmann::json{{"batch_size", o.batch_size},
+                                       {"accum_steps", o.accum_steps}, {"blr", o.blr},
                                        {"min_lr", o.min_lr}, {"warmup_epochs", o.warmup_epochs},
                                        {"weight_decay", o.weight_decay},
                                        {"label_smoothing", o.label_smoothing},
@@ -378,13 +411,27 @@ Provenance pretrain_provenance(const MimConfig& model, const Tokenizer* tokenize
   return p;
 }
 
-PretrainResult pretrain(MimModel& model, const Tokenizer* tokenizer, const Dataset& train,
+Provenance pretrain_provenance(const MimConfig& model, const Tokenizer* tokenizer,
+                               const Dataset& train, const ChannelStats& stats,
+                               const PretrainOptions& options) {
+  return pretrain_provenance(model, tokenizer, MemoryImageSource(train), stats, options);
+}
+
+PretrainResult pretrain(MimModel& model, const Tokenizer* tokenizer, const ImageSource& train,
                         const ChannelStats& stats, const PretrainOptions& options,
                         torch::Device device, const nlohmann::json& config,
                         const std::string& resume_from) {
   Trainer trainer(model, tokenizer, train, stats, options, device, config);
   if (!resume_from.empty()) trainer.resume(resume_from);
   return trainer.run();
+}
+
+PretrainResult pretrain(MimModel& model, const Tokenizer* tokenizer, const Dataset& train,
+                        const ChannelStats& stats, const PretrainOptions& options,
+                        torch::Device device, const nlohmann::json& config,
+                        const std::string& resume_from) {
+  const MemoryImageSource source(train);
+  return pretrain(model, tokenizer, source, stats, options, device, config, resume_from);
 }
 
 }  // namespace clustermim
