@@ -149,12 +149,11 @@ TEST(TcasStorage, FolderArchiveAndShardsInMemoryAndStreamedGiveIdenticalTokensAn
                                  "archive stream", "shards memory", "shards stream"});
 }
 
-TEST(TcasStorage, ResizedImagesGiveIdenticalTokensStreamedAndFromShardsInMemory) {
-  // Shorter sides 9 to 19: every crop is resized. A labeled folder or archive held in memory is
-  // decoded by load_dataset (OpenCV, INTER_AREA), not by the stream's decoder, so it is left out.
+TEST(TcasStorage, ResizedImagesGiveIdenticalTokensAndCountsToo) {
+  // Shorter sides 9 to 19: every crop is resized, by the stream's decoder in both storages.
   const auto splits = six_ways(labeled_jpeg_folder(kSide + 1, 2));
-  expect_identical_tcas(splits, {"folder stream", "archive stream", "shards memory",
-                                 "shards stream"});
+  expect_identical_tcas(splits, {"folder memory", "folder stream", "archive memory",
+                                 "archive stream", "shards memory", "shards stream"});
 }
 
 /// Forwards to a base source; records every eval (index, crop ratio) and fails on sample `bad`.

@@ -21,18 +21,16 @@ namespace fs = std::filesystem;
 
 namespace {
 
-/// True when load_dataset reads this split of an indexed source the same way: a labeled
-/// train/test tree in a folder or archive (not shards, not an unlabeled folder, not val/).
-bool load_dataset_reads(const std::string& spec, const std::string& split,
-                        const SampleIndex& index) {
-  if (!index.labeled() || index.split != split || (split != "train" && split != "test")) {
-    return false;
+/// "photos" for ".../photos", "photos.tar", "photos.tar.gz" or "photos.tgz".
+std::string dataset_name(const std::string& source) {
+  std::string name = fs::path(source).filename().string();
+  for (const char* suffix : {".tar.gz", ".tgz", ".tar"}) {
+    const std::string s = suffix;
+    if (name.size() > s.size() && name.compare(name.size() - s.size(), s.size(), s) == 0) {
+      return name.substr(0, name.size() - s.size());
+    }
   }
-  std::error_code ec;
-  const bool shards = std::all_of(index.files.begin(), index.files.end(), [](const std::string& f) {
-    return fs::path(f).extension() == ".tar";
-  });
-  return !(fs::is_directory(spec, ec) && shards) && spec.find('{') == std::string::npos;
+  return name;
 }
 
 ImageSplit in_memory(Dataset dataset) {
@@ -85,7 +83,7 @@ Dataset materialize_split(const StreamImageSource& source, int side, int threads
   for (std::thread& t : pool) t.join();
 
   Dataset d;
-  d.name = fs::path(index.source).filename().string();
+  d.name = dataset_name(index.source);
   d.split = index.split;
   d.source = index.source;
   d.height = d.width = side;
@@ -132,9 +130,7 @@ ImageSplit open_image_split(const std::string& spec, const std::string& split,
     s.source = std::move(stream);
     return s;
   }
-  if (load_dataset_reads(spec, split, stream->index())) {
-    return in_memory(load_dataset(spec, split, options.dataset));
-  }
+  if (side <= 0) return in_memory(load_dataset(spec, split, options.dataset));
   return in_memory(materialize_split(*stream, side, options.dataset.threads));
 }
 

@@ -6,10 +6,11 @@
  *
  * auto: memory when the decoded split (N x S x S x 3 bytes at the requested side S) fits
  * `memory_budget_gb`, else stream. IDX and CIFAR-10 binaries are always read into memory (they
- * have no encoded samples to stream). In memory, a labeled train/test tree that load_dataset reads
- * goes through it (and its decoded cache); any other sample source (shards, an unlabeled folder,
- * ImageNet's val/) is decoded from its index, each image as its evaluation crop at crop ratio 1
- * (shorter side to S, center crop S), the same pixels whichever container holds the files.
+ * have no encoded samples to stream). In memory, a sample source (a folder, an archive, shards) is
+ * decoded from its index by the stream's decoder, each image as its evaluation crop at crop ratio
+ * 1 (shorter side to S, center crop S): the same pixels whichever container holds the files and
+ * whichever storage reads them. Only at the native size (S = 0, images of one size) does
+ * load_dataset read a labeled train/test tree, with its decoded cache.
  */
 #pragma once
 
