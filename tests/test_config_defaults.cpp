@@ -33,6 +33,13 @@ nlohmann::json finetune_view(const FinetuneOptions& f) {
           m.label_smoothing};
 }
 
+/// The data.* options as JSON (channel_stats: null = auto, else [mean, std]).
+nlohmann::json data_view(const DataOptions& d) {
+  nlohmann::json stats = nullptr;
+  if (d.channel_stats) stats = {d.channel_stats->mean, d.channel_stats->std};
+  return {storage_name(d.storage), d.memory_budget_gb, d.crop_ratio, d.max_bad_fraction, stats};
+}
+
 /// Every option struct field the accessors fill, as one JSON object (the test's view).
 nlohmann::json accessor_view(const nlohmann::json& c) {
   const MimConfig m = model_config(c, "clustermim");
@@ -49,7 +56,7 @@ nlohmann::json accessor_view(const nlohmann::json& c) {
         b.fit.workers, b.random_seed, b.teacher, b.teacher_block, b.teacher_heads,
         b.normalize_features}},
       {"pretrain",
-       {p.epochs, p.batch_size, p.blr, p.min_lr, p.warmup_epochs, p.weight_decay,
+       {p.epochs, p.batch_size, p.accum_steps, p.blr, p.min_lr, p.warmup_epochs, p.weight_decay,
         p.label_smoothing, p.clip_grad, p.bf16, p.seed, p.workers, p.out_dir,
         p.keep_checkpoints, p.checkpoint_every, p.max_steps, p.max_bad_steps}},
       {"augment",
@@ -57,11 +64,12 @@ nlohmann::json accessor_view(const nlohmann::json& c) {
         p.augment.hflip}},
       {"eval",
        {e.features.batch_size, e.features.bf16, e.features.workers, e.features.image_size,
-        pooling_name(e.pooling), e.knn, e.linear, e.cache_dir, e.knn_options.k,
-        e.knn_options.temperature, e.knn_options.chunk, l.epochs, l.batch_size, l.lr,
-        l.momentum, l.weight_decay, l.optimizer, l.trust_coefficient, l.warmup_epochs, l.seed,
-        run_eval_options(c).finetune_epochs}},
+        feature_dtype_name(e.features.feature_dtype), pooling_name(e.pooling), e.knn, e.linear,
+        e.cache_dir, e.knn_options.k, e.knn_options.temperature, e.knn_options.chunk, l.epochs,
+        l.batch_size, l.lr, l.momentum, l.weight_decay, l.optimizer, l.trust_coefficient,
+        l.warmup_epochs, l.seed, run_eval_options(c).finetune_epochs}},
       {"finetune", finetune_view(f)},
+      {"data", data_view(data_options(c))},
   };
 }
 
@@ -85,7 +93,7 @@ nlohmann::json struct_view() {
         b.fit.workers, b.random_seed, b.teacher, b.teacher_block, b.teacher_heads,
         b.normalize_features}},
       {"pretrain",
-       {p.epochs, p.batch_size, p.blr, p.min_lr, p.warmup_epochs, p.weight_decay,
+       {p.epochs, p.batch_size, p.accum_steps, p.blr, p.min_lr, p.warmup_epochs, p.weight_decay,
         p.label_smoothing, p.clip_grad, p.bf16, p.seed, p.workers, p.out_dir,
         p.keep_checkpoints, p.checkpoint_every, p.max_steps, p.max_bad_steps}},
       {"augment",
@@ -93,11 +101,12 @@ nlohmann::json struct_view() {
         p.augment.hflip}},
       {"eval",
        {e.features.batch_size, e.features.bf16, e.features.workers, e.features.image_size,
-        pooling_name(e.pooling), e.knn, e.linear, e.cache_dir, e.knn_options.k,
-        e.knn_options.temperature, e.knn_options.chunk, l.epochs, l.batch_size, l.lr,
-        l.momentum, l.weight_decay, l.optimizer, l.trust_coefficient, l.warmup_epochs, l.seed,
-        RunEvalOptions().finetune_epochs}},
+        feature_dtype_name(e.features.feature_dtype), pooling_name(e.pooling), e.knn, e.linear,
+        e.cache_dir, e.knn_options.k, e.knn_options.temperature, e.knn_options.chunk, l.epochs,
+        l.batch_size, l.lr, l.momentum, l.weight_decay, l.optimizer, l.trust_coefficient,
+        l.warmup_epochs, l.seed, RunEvalOptions().finetune_epochs}},
       {"finetune", finetune_view(f)},
+      {"data", data_view(DataOptions{})},
   };
 }
 
@@ -124,6 +133,9 @@ std::string other_value(const std::string& path, const nlohmann::json& value) {
   if (path == "model.width" || path == "model.decoder_width") return "64";
   if (path == "model.heads") return "8";
   if (path == "finetune.pooling") return "cls";
+  if (path == "data.storage") return "stream";
+  if (path == "eval.feature_dtype") return "float16";
+  if (path == "data.channel_stats") return "imagenet";
   if (value.is_boolean()) return value.get<bool>() ? "false" : "true";
   if (value.is_number_float()) {
     const double v = value.get<double>();
@@ -193,6 +205,41 @@ TEST(ConfigDefaults, NewKeysReachTheirFields) {
   EXPECT_EQ(e.linear_options.seed, 7u);
   EXPECT_EQ(e.features.batch_size, 64);
   EXPECT_EQ(e.features.workers, 5);
+}
+
+TEST(ConfigDefaults, DataStorageKeys) {
+  const DataOptions d = data_options(default_run_config());
+  EXPECT_EQ(d.storage, Storage::kAuto);
+  EXPECT_DOUBLE_EQ(d.memory_budget_gb, 4);
+  EXPECT_EQ(d.crop_ratio, 0.f) << "0 = the source's default crop ratio";
+  EXPECT_DOUBLE_EQ(d.max_bad_fraction, 0.001);
+  EXPECT_FALSE(d.channel_stats.has_value()) << "auto";
+  const DataOptions s = data_options(load_run_config(
+      "", {"data.storage=stream", "data.memory_budget_gb=0.5", "data.crop_ratio=0.875",
+           "data.channel_stats=0.5,0.25,0.125/0.2,0.3,0.4"}));
+  EXPECT_EQ(s.storage, Storage::kStream);
+  EXPECT_DOUBLE_EQ(s.memory_budget_gb, 0.5);
+  const nlohmann::json bad = load_run_config("", {"data.max_bad_fraction=0.25"});
+  EXPECT_DOUBLE_EQ(pretrain_options(bad, "out").max_bad_fraction, 0.25);
+  EXPECT_DOUBLE_EQ(finetune_options(bad, "out").max_bad_fraction, 0.25);
+  EXPECT_DOUBLE_EQ(tokenizer_build_options(bad).fit.max_bad_fraction, 0.25);
+  EXPECT_FLOAT_EQ(s.crop_ratio, 0.875f);
+  ASSERT_TRUE(s.channel_stats.has_value());
+  EXPECT_FLOAT_EQ(s.channel_stats->mean[2], 0.125f);
+  EXPECT_FLOAT_EQ(s.channel_stats->std[0], 0.2f);
+  const auto imagenet = parse_channel_stats("imagenet");
+  ASSERT_TRUE(imagenet.has_value());
+  EXPECT_FLOAT_EQ(imagenet->mean[0], 0.485f);
+  EXPECT_FLOAT_EQ(imagenet->std[2], 0.225f);
+  for (const std::string bad : {"data.storage=disk", "data.crop_ratio=1.5",
+                                "data.channel_stats=0.5,0.5/0.2,0.2,0.2",
+                                "data.channel_stats=0.5,0.5,0.5/0.2,0,0.2",
+                                "data.max_bad_fraction=-1"}) {
+    const nlohmann::json c = load_run_config("", {bad});
+    const std::string message = error_of([&] { data_options(c); });
+    const std::string key = bad.substr(0, bad.find('='));
+    EXPECT_NE(message.find(key), std::string::npos) << bad << ": " << message;
+  }
 }
 
 TEST(ConfigDefaults, UnknownAndInvalidKeysAreErrors) {

@@ -83,10 +83,20 @@ void run_finetune(const FinetuneArgs& a, const GlobalOptions& global) {
   const std::string out =
       a.out.empty() ? config["run"]["out_dir"].get<std::string>() + "/finetune" : a.out;
   const FinetuneOptions options = finetune_options(config, out);
-  const std::string data = config["data"]["dataset"].get<std::string>();
-  const Dataset train = open_dataset(data, config["data"]["train_split"].get<std::string>(), global);
-  const Dataset test = open_dataset(data, config["data"]["eval_split"].get<std::string>(), global);
-  const ChannelStats stats = pretrained ? pretrained->stats : compute_channel_stats(train);
+  const DataOptions data = data_options(config);
+  const std::string spec = config["data"]["dataset"].get<std::string>();
+  const int side = static_cast<int>(encoder.image_size);
+  const ImageSplit train_split = open_split(spec, config["data"]["train_split"].get<std::string>(),
+                                            global, side, data.storage, data.memory_budget_gb);
+  require_labels(train_split, "eval finetune");
+  const ImageSplit test_split = open_split(spec, config["data"]["eval_split"].get<std::string>(),
+                                           global, side, data.storage, data.memory_budget_gb);
+  require_labels(test_split, "eval finetune");
+  const ImageSource& train = *train_split.source;
+  const ImageSource& test = *test_split.source;
+  const ChannelStats stats =
+      pretrained ? pretrained->stats
+                 : split_channel_stats(train_split, data.channel_stats, kChannelStatsSample, side);
 
   torch::manual_seed(options.seed);
   const int64_t classes = std::max(train.num_classes(), test.num_classes());

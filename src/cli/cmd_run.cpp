@@ -2,7 +2,10 @@
  * `clustermim pretrain | eval | run`: MIM pretraining from a config, evaluation of a checkpoint,
  * and the whole chain (fit tokenizer -> TCAS -> pretrain each method -> k-NN and linear probe
  * -> with eval.finetune_epochs > 0, fine-tuning, random-init being supervised from scratch ->
- * report). Configs are TOML files with `--set key=value` overrides (cli/run_config.h).
+ * report). Configs are TOML files with `--set key=value` overrides (cli/run_config.h). Splits
+ * are held in memory or streamed as data.storage says; on an unlabeled train split `pretrain` and
+ * `run` train without labels and `run` skips (saying so in the log and the report) what needs
+ * them: the tokenizer's TCAS, k-NN, the linear probe, fine-tuning and the random-init row.
  */
 #include <spdlog/spdlog.h>
 
@@ -10,6 +13,7 @@
 #include <chrono>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 
 #include "cli/context.h"
 #include "cli/launch.h"
@@ -66,6 +70,36 @@ nlohmann::json score_row(const std::string& method, const EncoderScores& s) {
           {"linear_top1", s.linear_top1}, {"linear_top5", s.linear_top5}, {"eval_s", s.seconds}};
 }
 
+/// The train split of `config` (data.*) at the model's image size, and its channel statistics.
+struct TrainData {
+  ImageSplit split;
+  ChannelStats stats;
+};
+
+TrainData open_train(const nlohmann::json& config, const GlobalOptions& global) {
+  const DataOptions data = data_options(config);
+  const int side = static_cast<int>(model_shape(config).encoder.image_size);
+  TrainData t;
+  t.split = open_split(config["data"]["dataset"].get<std::string>(),
+                       config["data"]["train_split"].get<std::string>(), global, side,
+                       data.storage, data.memory_budget_gb);
+  t.stats = split_channel_stats(t.split, data.channel_stats, kChannelStatsSample, side);
+  return t;
+}
+
+/// The evaluation split of `config` at the model's image size.
+ImageSplit open_eval_split(const nlohmann::json& config, const GlobalOptions& global) {
+  const DataOptions data = data_options(config);
+  return open_split(config["data"]["dataset"].get<std::string>(),
+                    config["data"]["eval_split"].get<std::string>(), global,
+                    static_cast<int>(model_shape(config).encoder.image_size), data.storage,
+                    data.memory_budget_gb);
+}
+
+/// The steps an unlabeled train split leaves out, as the log and the report say them.
+const char* const kUnlabeledSkips =
+    "tokenizer TCAS, k-NN, linear probe and fine-tuning skipped: the train split is unlabeled";
+
 /// `pretrain`, as one process or as one rank of a data-parallel group (WORLD_SIZE set, by
 /// `--nproc` or by a launcher on each machine). Rank 0 fits the tokenizer, logs and writes.
 void run_pretrain(const RunArgs& args, const GlobalOptions& global) {
@@ -80,9 +114,12 @@ void run_pretrain(const RunArgs& args, const GlobalOptions& global) {
   }
   const nlohmann::json config = resolved_config(args, global);
   const std::string out = config["run"]["out_dir"].get<std::string>();
-  const Dataset train = open_dataset(config["data"]["dataset"].get<std::string>(),
-                                     config["data"]["train_split"].get<std::string>(), global);
-  const ChannelStats stats = compute_channel_stats(train);
+  const TrainData data = open_train(config, global);
+  const ImageSource& train = *data.split.source;
+  const ChannelStats& stats = data.stats;
+  if (!data.split.labeled()) {
+    spdlog::info("{}: unlabeled; pretraining without labels", train.name());
+  }
   if (args.fresh) {  // the other ranks look for checkpoints only once rank 0 has cleared them
     if (group.is_main()) clear_run_outputs(out);
     group.barrier();
@@ -125,11 +162,20 @@ void run_eval(const EvalArgs& args, const GlobalOptions& global) {
     model = MimModel(model_config(config, "random-init"));
   }
   model->to(device);
-  const std::string data = config["data"]["dataset"].get<std::string>();
-  const Dataset train = open_dataset(data, config["data"]["train_split"].get<std::string>(), global);
-  const Dataset test = open_dataset(data, config["data"]["eval_split"].get<std::string>(), global);
-  if (args.checkpoint.empty()) stats = compute_channel_stats(train);
-  const EncoderScores s = evaluate_encoder(model->encoder(), train, test, stats,
+  const std::string command = "eval " + args.which;
+  const DataOptions data = data_options(config);
+  const int side = static_cast<int>(model->encoder()->config().image_size);
+  const std::string spec = config["data"]["dataset"].get<std::string>();
+  const ImageSplit train = open_split(spec, config["data"]["train_split"].get<std::string>(),
+                                      global, side, data.storage, data.memory_budget_gb);
+  require_labels(train, command);
+  const ImageSplit test = open_split(spec, config["data"]["eval_split"].get<std::string>(), global,
+                                     side, data.storage, data.memory_budget_gb);
+  require_labels(test, command);
+  if (args.checkpoint.empty()) {
+    stats = split_channel_stats(train, data.channel_stats, kChannelStatsSample, side);
+  }
+  const EncoderScores s = evaluate_encoder(model->encoder(), *train.source, *test.source, stats,
                                            encoder_eval_options(config, cache, args.which),
                                            device);
   const nlohmann::json row = score_row(args.checkpoint.empty() ? "random-init" : args.checkpoint, s);
@@ -177,23 +223,28 @@ nlohmann::json finetune_gains(nlohmann::json& rows, int64_t epochs) {
 }
 
 /// Pretrains (or resumes) one method, evaluates its encoder (and fine-tunes a copy of it with
-/// eval.finetune_epochs > 0), and returns its report row.
+/// eval.finetune_epochs > 0), and returns its report row. `test` null: the data is unlabeled,
+/// the method is only pretrained.
 nlohmann::json run_and_score(const nlohmann::json& config, const std::string& method,
                              const Tokenizer* tokenizer, const nlohmann::json& tcas,
-                             const Dataset& train, const Dataset& test, const ChannelStats& stats,
-                             const std::string& out, torch::Device device) {
+                             const ImageSource& train, const ImageSource* test,
+                             const ChannelStats& stats, const std::string& out,
+                             torch::Device device) {
   const auto t0 = std::chrono::steady_clock::now();
   MethodResult r = run_method(config, method, tokenizer, train, stats, out, device);
   const std::string cache = r.dir.empty() ? "" : r.dir + "/features-step" + std::to_string(r.pretrain.steps);
-  const EncoderScores s = evaluate_encoder(r.model->encoder(), train, test, stats,
-                                           encoder_eval_options(config, cache), device);
-  nlohmann::json row = score_row(method, s);
-  const int64_t finetune_epochs = run_eval_options(config).finetune_epochs;
+  EncoderScores s;
+  if (test != nullptr) {
+    s = evaluate_encoder(r.model->encoder(), train, *test, stats,
+                         encoder_eval_options(config, cache), device);
+  }
+  nlohmann::json row = test != nullptr ? score_row(method, s) : nlohmann::json{{"method", method}};
+  const int64_t finetune_epochs = test != nullptr ? run_eval_options(config).finetune_epochs : 0;
   if (finetune_epochs > 0) {
     spdlog::info("fine-tuning {} ({} epochs{})", method, finetune_epochs,
                  method == "random-init" ? ", supervised from scratch" : "");
     const FinetuneResult f = finetune_encoder(config, finetune_epochs, r.model->encoder(), train,
-                                              test, stats, out + "/" + method + "/finetune",
+                                              *test, stats, out + "/" + method + "/finetune",
                                               device);
     add_finetune_scores(f, finetune_epochs, row);
   }
@@ -202,7 +253,7 @@ nlohmann::json run_and_score(const nlohmann::json& config, const std::string& me
   if (tokenizer != nullptr) {
     row["tokenizer"] = tokenizer->spec().kind;
     row["vocab"] = tokenizer->spec().vocab;
-    row["tcas"] = tcas["tcas"];
+    row["tcas"] = tcas.is_object() ? tcas["tcas"] : nlohmann::json(nullptr);
     row["masked_token_accuracy"] = r.pretrain.last_accuracy;
     row["tokenizer_images_per_second"] = r.pretrain.tokenizer_images_per_second;
   } else if (method == "mae") {
@@ -214,6 +265,7 @@ nlohmann::json run_and_score(const nlohmann::json& config, const std::string& me
     row["pretrain_steps"] = r.pretrain.steps;
     row["last_loss"] = r.pretrain.last_loss;
   }
+  if (test == nullptr) return row;
   spdlog::info("{}: k-NN {:.2f} %, linear {:.2f} %{}", method, 100 * s.knn_top1,
                100 * s.linear_top1,
                finetune_epochs > 0
@@ -222,19 +274,21 @@ nlohmann::json run_and_score(const nlohmann::json& config, const std::string& me
   return row;
 }
 
-nlohmann::json tokenizer_tcas(const Tokenizer& tokenizer, const Dataset& test, int workers,
+/// TCAS of `tokenizer` on the evaluation split (null JSON when `test` is null: unlabeled data).
+nlohmann::json tokenizer_tcas(const Tokenizer& tokenizer, const ImageSource* test, int workers,
                               torch::Device device) {
-  const TokenLabelSet tokens = tokenize_split(tokenizer, test, workers, device);
-  nlohmann::json tcas = tcas_to_json(score_tcas(tokens.view(), BootstrapOptions{}, test.source));
-  spdlog::info("tokenizer TCAS on {} {}: {:.4f} [{:.4f}, {:.4f}]", test.name, test.split,
+  if (test == nullptr) return nullptr;
+  const TokenLabelSet tokens = tokenize_split(tokenizer, *test, workers, device, kTokenCropRatio);
+  nlohmann::json tcas = tcas_to_json(score_tcas(tokens.view(), BootstrapOptions{}, test->name()));
+  spdlog::info("tokenizer TCAS on {}: {:.4f} [{:.4f}, {:.4f}]", test->name(),
                tcas["tcas"].get<double>(), tcas["tcas_ci_low"].get<double>(),
                tcas["tcas_ci_high"].get<double>());
   return tcas;
 }
 
 /// Rounds 2..run.rounds of bootstrapped ClusterMIM, each taught by the previous round's encoder.
-void run_bootstrap_rounds(const nlohmann::json& config, const Dataset& train, const Dataset& test,
-                          const ChannelStats& stats, const std::string& out, torch::Device device,
+void run_bootstrap_rounds(const nlohmann::json& config, const ImageSource& train,
+                          const ImageSource* test, const ChannelStats& stats, const std::string& out, torch::Device device,
                           nlohmann::json& rows, nlohmann::json& rounds) {
   const int workers = data_workers(config);
   std::string previous = "clustermim";
@@ -258,7 +312,7 @@ void run_bootstrap_rounds(const nlohmann::json& config, const Dataset& train, co
     row["teacher_block"] = choice["block"];
     rows.push_back(row);
     choice["round"] = round;
-    choice["tcas"] = tcas["tcas"];
+    choice["tcas"] = tcas.is_object() ? tcas["tcas"] : nlohmann::json(nullptr);
     rounds.push_back(choice);
     previous = method;
   }
@@ -273,11 +327,25 @@ void run_all(const RunArgs& args, const GlobalOptions& global) {
   if (finetune_epochs > 0) finetune_options(config, "");  // a bad finetune.* key fails up front
   if (args.fresh) clear_run_outputs(out);
   write_json(out + "/config.json", config);
-  const std::string data = config["data"]["dataset"].get<std::string>();
-  const Dataset train = open_dataset(data, config["data"]["train_split"].get<std::string>(), global);
-  const Dataset test = open_dataset(data, config["data"]["eval_split"].get<std::string>(), global);
-  const ChannelStats stats = compute_channel_stats(train);
-  const auto methods = config["run"]["methods"].get<std::vector<std::string>>();
+  const TrainData data = open_train(config, global);
+  const ImageSource& train = *data.split.source;
+  const ChannelStats& stats = data.stats;
+  std::optional<ImageSplit> eval_split;
+  if (data.split.labeled()) {
+    eval_split = open_eval_split(config, global);
+    require_labels(*eval_split, "run (evaluation split " +
+                                    config["data"]["eval_split"].get<std::string>() + ")");
+  } else {
+    spdlog::warn("{}: {}", train.name(), kUnlabeledSkips);
+  }
+  const ImageSource* test = eval_split ? eval_split->source.get() : nullptr;
+  auto methods = config["run"]["methods"].get<std::vector<std::string>>();
+  bool dropped_random_init = false;
+  if (test == nullptr && std::find(methods.begin(), methods.end(), "random-init") != methods.end()) {
+    spdlog::warn("random-init left out: without labels there is nothing to evaluate it on");
+    methods.erase(std::find(methods.begin(), methods.end(), "random-init"));
+    dropped_random_init = true;
+  }
   const bool clustermim = std::find(methods.begin(), methods.end(), "clustermim") != methods.end();
   CM_REQUIRE(config["run"]["rounds"].get<int>() >= 1, "run.rounds must be >= 1");
   CM_REQUIRE(clustermim || config["run"]["rounds"].get<int>() == 1,
@@ -301,12 +369,27 @@ void run_all(const RunArgs& args, const GlobalOptions& global) {
     }
   }
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  nlohmann::json report = {{"rows", rows}, {"config", config}, {"tcas", tcas},
-                                 {"rounds", rounds},
-                                 {"machine", describe_machine(device.str())},
-                                 {"skipped_samples", {{"train", train.skipped}, {"eval", test.skipped}}},
-                                 {"command", args.command}, {"wall_s", wall}};
-  if (finetune_epochs > 0) report["finetune"] = finetune_gains(report["rows"], finetune_epochs);
+  const auto skipped = [](const ImageSplit* s) {  // streamed: counted by the loader, in the log
+    return s != nullptr && !s->streamed() ? s->dataset->skipped : int64_t{0};
+  };
+  nlohmann::json report = {
+      {"rows", rows}, {"config", config}, {"tcas", tcas}, {"rounds", rounds},
+      {"machine", describe_machine(device.str())},
+      {"storage", {{"train", data.split.streamed() ? "stream" : "memory"},
+                   {"eval", !eval_split ? nullptr
+                                        : nlohmann::json(eval_split->streamed() ? "stream"
+                                                                                : "memory")}}},
+      {"skipped_samples",
+       {{"train", skipped(&data.split)}, {"eval", skipped(eval_split ? &*eval_split : nullptr)}}},
+      {"command", args.command}, {"wall_s", wall}};
+  if (test == nullptr) {
+    report["labeled"] = false;
+    report["skipped_steps"] = {"tokenizer TCAS", "k-NN", "linear probe", "fine-tuning"};
+    if (dropped_random_init) report["skipped_steps"].push_back("random-init");
+  }
+  if (finetune_epochs > 0 && test != nullptr) {
+    report["finetune"] = finetune_gains(report["rows"], finetune_epochs);
+  }
   write_report(out, report);
   std::vector<std::string> curves;
   for (const auto& row : rows) curves.push_back(row["method"].get<std::string>());

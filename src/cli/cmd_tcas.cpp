@@ -2,7 +2,9 @@
  * `clustermim tcas`: fit (or load) several tokenizers, tokenize a labeled split, or read token
  * files of any tokenizer (--tokens), and report TCAS with its companions (SPEC section 2, see
  * docs/TCAS.md) and a bootstrap interval over images as an aligned table and, optionally, JSON.
- * Rows scored on the same images are compared, paired, with the row of the lowest TCAS.
+ * Rows scored on the same images are compared, paired, with the row of the lowest TCAS. The
+ * split is held in memory or streamed (--storage); every image is read as its center square at
+ * the tokenizer's side (kTokenCropRatio), whichever container (folder, archive, shards) holds it.
  */
 #include <spdlog/spdlog.h>
 
@@ -10,9 +12,11 @@
 #include <chrono>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 #include <sstream>
 
 #include "cli/context.h"
+#include "cli/run_config.h"
 #include "cli/tokenizer_options.h"
 #include "core/error.h"
 #include "metrics/tcas_bootstrap.h"
@@ -39,6 +43,7 @@ struct TcasArgs {
   int64_t bootstrap = 200;  ///< resamples of the images behind each interval; 0 = none
   uint64_t seed = 0;        ///< seed of the resamples
   BuildOptions build;
+  StorageArgs storage;
 };
 
 /// One scored row, kept until the end for the paired comparisons.
@@ -217,6 +222,12 @@ nlohmann::json bootstrap_json(const BootstrapOptions& options) {
   return {{"rounds", options.rounds}, {"seed", options.seed}, {"level", options.level}};
 }
 
+/// Images scored (the first row's: every row tokenizes the same split; samples that failed to
+/// decode are left out).
+int64_t set_images(const std::vector<ScoredRow>& rows) {
+  return rows.empty() ? 0 : rows.front().set.images;
+}
+
 /// `tcas --tokens`: token files of any tokenizer, no dataset.
 void run_token_files(const TcasArgs& args, const GlobalOptions& global) {
   apply_global_options(global);
@@ -281,11 +292,20 @@ void run_tcas(const TcasArgs& args, const GlobalOptions& global) {
   if (!args.tokens.empty()) return run_token_files(args, global);
   const torch::Device device = apply_global_options(global);
   const std::vector<TcasEntry> entries = tcas_entries(args);
-  const Dataset eval = open_dataset(args.data, args.split, global);
-  const Dataset fit = args.fit_split == args.split ? eval
-                                                   : open_dataset(args.data, args.fit_split, global);
-  const ChannelStats stats = compute_channel_stats(fit);
+  const int side = args.build.fit.image_size;
+  const ImageSplit eval_split = open_split(args.data, args.split, global, side, args.storage);
+  require_labels(eval_split, "tcas");
+  std::optional<ImageSplit> other;
+  if (args.fit_split != args.split) {
+    other = open_split(args.data, args.fit_split, global, side, args.storage);
+  }
+  const ImageSplit& fit_split = other ? *other : eval_split;
+  const ImageSource& eval = *eval_split.source;
+  const ImageSource& fit = *fit_split.source;
+  const SplitInfo eval_info = split_info(eval_split), fit_info = split_info(fit_split);
   const BuildOptions resolved = resolve_fit_options(args.build, fit, global.workers);
+  const ChannelStats stats =
+      split_channel_stats(fit_split, std::nullopt, kChannelStatsSample, resolved.fit.image_size);
   const BootstrapOptions options = bootstrap_options(args, global);
 
   std::vector<ScoredRow> scored;
@@ -306,7 +326,7 @@ void run_tcas(const TcasArgs& args, const GlobalOptions& global) {
       tokenizer->save(args.save_dir + "/" + file + ".cmtk");
     }
     start = std::chrono::steady_clock::now();
-    TokenLabelSet set = tokenize_split(*tokenizer, eval, global.workers, device);
+    TokenLabelSet set = tokenize_split(*tokenizer, eval, global.workers, device, kTokenCropRatio);
     const TcasReport report = score_tcas(set.view(), options, entry.name);
     const double eval_s = seconds_since(start);
     spdlog::info("{}: TCAS {:.4f} (fit {:.1f} s, eval {:.1f} s)", entry.name, report.tcas, fit_s,
@@ -325,21 +345,22 @@ void run_tcas(const TcasArgs& args, const GlobalOptions& global) {
     row["eval_seconds"] = eval_s;
     rows.push_back(row);
     table.push_back(table_row(entry.name, report, fit_s, eval_s));
-    if (args.per_class) print_per_class(entry.name, report, eval.classes);
+    if (args.per_class) print_per_class(entry.name, report, eval_info.classes);
     scored.push_back({entry.name, std::move(set), report});
   }
-  std::cout << "\nTCAS on " << eval.name << " " << eval.split << " (" << eval.size()
-            << " images, tokenizers fitted on " << fit.split << ", " << interval_caption(options)
+  std::cout << "\nTCAS on " << eval_info.name << " " << eval_info.split << " (" << set_images(scored)
+            << " images, tokenizers fitted on " << fit_info.split << ", " << interval_caption(options)
             << "; lower is better)\n"
             << format_table(kTableHeader, table);
   const nlohmann::json comparisons = compare_rows(scored, options);
   if (!args.json.empty()) {
-    write_json(args.json, {{"dataset", eval.name},
-                           {"source", eval.source},
-                           {"split", eval.split},
-                           {"fit_split", fit.split},
-                           {"images", eval.size()},
-                           {"classes", eval.classes},
+    write_json(args.json, {{"dataset", eval_info.name},
+                           {"source", eval_info.origin},
+                           {"split", eval_info.split},
+                           {"fit_split", fit_info.split},
+                           {"storage", eval_split.streamed() ? "stream" : "memory"},
+                           {"images", set_images(scored)},
+                           {"classes", eval_info.classes},
                            {"bootstrap", bootstrap_json(options)},
                            {"rows", rows},
                            {"comparisons", comparisons}});
@@ -392,6 +413,7 @@ void register_tcas_command(CLI::App& app, GlobalOptions& global) {
   cmd->add_option("--save-dir", args->save_dir, "Save the tokenizers fitted here")->excludes(tokens);
   cmd->add_flag("--per-class", args->per_class, "Also print each tokenizer's per-class table");
   add_fit_options(*cmd, args->build);
+  add_storage_options(*cmd, args->storage);
   cmd->callback([args, &global] { run_tcas(*args, global); });
 }
 

@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "cli/context.h"
+#include "cli/run_config.h"
 #include "cli/tokenizer_options.h"
 #include "core/error.h"
 #include "tokenizers/feature_kmeans.h"
@@ -21,6 +22,7 @@ struct FitArgs {
   std::string kind = "pixel-kmeans:64";
   std::string out;
   BuildOptions build;
+  StorageArgs storage;
 };
 
 void run_fit(FitArgs args, const GlobalOptions& global) {
@@ -28,11 +30,14 @@ void run_fit(FitArgs args, const GlobalOptions& global) {
   const TokenizerRequest request = parse_tokenizer_request(args.kind);
   CM_REQUIRE(request.path.empty(),
              "--kind: expected label, random[:K], pixel-kmeans[:K] or feature-kmeans[:K], got a file");
-  const Dataset data = open_dataset(args.data, args.split, global);
-  const ChannelStats stats = compute_channel_stats(data);
-  const BuildOptions build = resolve_fit_options(args.build, data, global.workers);
-  auto tokenizer =
-      build_tokenizer(request, data, stats, build, device, log_kmeans_progress(args.kind));
+  const ImageSplit data =
+      open_split(args.data, args.split, global, args.build.fit.image_size, args.storage);
+  if (request.kind == "label") require_labels(data, "the label tokenizer");
+  const BuildOptions build = resolve_fit_options(args.build, *data.source, global.workers);
+  const ChannelStats stats =
+      split_channel_stats(data, std::nullopt, kChannelStatsSample, build.fit.image_size);
+  auto tokenizer = build_tokenizer(request, *data.source, stats, build, device,
+                                   log_kmeans_progress(args.kind));
   tokenizer->save(args.out);
   const TokenizerSpec& s = tokenizer->spec();
   spdlog::info("saved {} tokenizer (K = {}, patch {}, image {}) to {}", s.kind, s.vocab,
@@ -77,6 +82,7 @@ void register_tokenizer_commands(CLI::App& app, GlobalOptions& global) {
       ->capture_default_str();
   fit_cmd->add_option("-o,--out", fit->out, "Tokenizer file to write (.cmtk)")->required();
   add_fit_options(*fit_cmd, fit->build);
+  add_storage_options(*fit_cmd, fit->storage);
   fit_cmd->callback([fit, &global] { run_fit(*fit, global); });
 
   auto path = std::make_shared<std::string>();

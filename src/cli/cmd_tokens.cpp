@@ -3,6 +3,8 @@
  * frequent tokens, and the patches behind chosen tokens with their class mix).
  * `clustermim tokens encode`: a split's token ids [N, L] and labels [N] written to a token file,
  * the format `tcas --tokens` and numpy read (so tokenizations can be scored or compared later).
+ * Both read the split in memory or streamed (--storage) as its center squares (kTokenCropRatio),
+ * the pixels `tcas` scores; `show` decodes only the --pool images it draws.
  */
 #include <spdlog/spdlog.h>
 
@@ -13,6 +15,7 @@
 #include "cli/context.h"
 #include "cli/token_picture.h"
 #include "core/error.h"
+#include "data/image_source.h"
 #include "data/subset.h"
 #include "metrics/token_file.h"
 #include "tokenizers/tokenizer_factory.h"
@@ -32,6 +35,7 @@ struct ShowArgs {
   int pool = 2000;        ///< images tokenized for frequencies, class mixes and mosaics
   int patches = 24;       ///< patches per mosaic
   uint64_t seed = 0;
+  StorageArgs storage;
 };
 
 std::vector<int64_t> parse_ids(const std::string& text, int64_t vocab) {
@@ -53,14 +57,47 @@ struct EncodeArgs {
   std::string data = "fashion-mnist";
   std::string split = "test";
   std::string out = "tokens.npz";
+  StorageArgs storage;
 };
+
+/// The images `rows` of `source` as their evaluation crops [side, side, 3] at kTokenCropRatio, in
+/// a Dataset of the pool (its memory grows with the pool, not the split); a sample that fails to
+/// decode is left out with a warning.
+Dataset decode_pool(const ImageSource& source, const std::vector<int64_t>& rows, int side,
+                    const SplitInfo& info) {
+  Dataset pool;
+  pool.name = info.name;
+  pool.split = info.split;
+  pool.source = info.origin;
+  pool.classes = info.classes;
+  pool.height = pool.width = side;
+  pool.channels = 3;
+  std::vector<uint8_t> image(static_cast<size_t>(pool.image_bytes()));
+  for (int64_t i : rows) {
+    try {
+      source.eval(i, side, kTokenCropRatio, image.data());
+    } catch (const Error& e) {
+      spdlog::warn("{}: skipped ({})", source.sample_name(i), e.what());
+      ++pool.skipped;
+      continue;
+    }
+    pool.pixels.insert(pool.pixels.end(), image.begin(), image.end());
+    pool.labels.push_back(source.label(i));
+  }
+  CM_REQUIRE(pool.size() > 0, source.name(), ": none of the ", rows.size(),
+             " images drawn could be decoded");
+  return pool;
+}
 
 void run_encode(const EncodeArgs& args, const GlobalOptions& global) {
   const torch::Device device = apply_global_options(global);
   const auto tokenizer = load_tokenizer(args.tokenizer);
   tokenizer->to(device);
-  const Dataset data = open_dataset(args.data, args.split, global);
-  const TokenLabelSet set = tokenize_split(*tokenizer, data, global.workers, device);
+  const ImageSplit data =
+      open_split(args.data, args.split, global, tokenizer->spec().image_size, args.storage);
+  require_labels(data, "tokens encode");
+  const TokenLabelSet set =
+      tokenize_split(*tokenizer, *data.source, global.workers, device, kTokenCropRatio);
   save_token_labels(args.out, set);
   std::cout << "wrote " << args.out << ": " << set.images << " images x " << set.patches
             << " tokens (K = " << set.vocab << ")\n";
@@ -73,18 +110,24 @@ void run_show(const ShowArgs& args, const GlobalOptions& global) {
   const auto tokenizer = load_tokenizer(args.tokenizer);
   tokenizer->to(device);
   const TokenizerSpec& spec = tokenizer->spec();
-  const Dataset data = open_dataset(args.data, args.split, global);
+  const ImageSplit data = open_split(args.data, args.split, global, spec.image_size, args.storage);
+  require_labels(data, "tokens show");
+  const SplitInfo info = split_info(data);
+  const ImageSource& source = *data.source;
+  const Dataset drawn = decode_pool(
+      source, sample_indices(source.size(), std::min<int64_t>(args.pool, source.size()), args.seed),
+      static_cast<int>(spec.image_size), info);
 
   TokenPictureInput in;
-  in.dataset = &data;
+  in.dataset = &drawn;
   in.image_size = spec.image_size;
   in.patch_size = spec.patch_size;
   in.vocab = spec.vocab;
-  in.images = sample_indices(data.size(), std::min<int64_t>(args.pool, data.size()), args.seed);
+  for (int64_t i = 0; i < drawn.size(); ++i) in.images.push_back(i);
   EvalPassOptions pass;
   pass.image_size = spec.image_size;
   pass.workers = global.workers;
-  for_each_eval_batch(subset_dataset(data, in.images), spec.stats, pass, device,
+  for_each_eval_batch(MemoryImageSource(drawn), spec.stats, pass, device,
                       [&](const TensorBatch& b) {
                         const torch::Tensor t =
                             tokenizer->tokenize({b.images, b.labels, b.indices}).to(torch::kCPU).contiguous();
@@ -103,7 +146,7 @@ void run_show(const ShowArgs& args, const GlobalOptions& global) {
   }
   in.patches_per_token = args.patches;
   in.title = spec.kind + " K=" + std::to_string(spec.vocab) + ", patch " +
-             std::to_string(spec.patch_size) + ", on " + data.name + " " + data.split + " (" +
+             std::to_string(spec.patch_size) + ", on " + info.name + " " + info.split + " (" +
              std::to_string(pool) + " images)";
   save_token_picture(in, args.out);
   std::cout << "wrote " << args.out << "\n";
@@ -127,6 +170,7 @@ void register_tokens_command(CLI::App& app, GlobalOptions& global) {
   show->add_option("--pool", args->pool, "Images tokenized for the statistics")->capture_default_str();
   show->add_option("--patches", args->patches, "Patches per mosaic")->capture_default_str();
   show->add_option("--seed", args->seed, "Seed of the image sample")->capture_default_str();
+  add_storage_options(*show, args->storage);
   show->callback([args, &global] { run_show(*args, global); });
 
   auto encode_args = std::make_shared<EncodeArgs>();
@@ -139,6 +183,7 @@ void register_tokens_command(CLI::App& app, GlobalOptions& global) {
   encode->add_option("-o,--out", encode_args->out,
                      ".npz (tokens and labels), .safetensors (the same) or .npy (tokens only)")
       ->capture_default_str();
+  add_storage_options(*encode, encode_args->storage);
   encode->callback([encode_args, &global] { run_encode(*encode_args, global); });
 }
 

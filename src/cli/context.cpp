@@ -5,11 +5,15 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 
 #include "backend/runtime.h"
 #include "core/error.h"
+#include "data/sample_index.h"
+#include "data/stream_image_source.h"
 #include "io/file_util.h"
 
 namespace clustermim {
@@ -41,21 +45,118 @@ torch::Device apply_global_options(const GlobalOptions& o) {
   return device;
 }
 
-Dataset open_dataset(const std::string& spec, const std::string& split, const GlobalOptions& o,
-                     int image_size) {
-  DatasetOptions options;
-  options.cache_dir = o.cache_dir;
-  options.image_size = image_size;
+void add_storage_options(CLI::App& cmd, StorageArgs& args) {
+  cmd.add_option("--storage", args.storage,
+                 "auto | memory | stream: decode the split once into memory, or stream it from "
+                 "its encoded images every pass (auto: memory when it fits --memory-budget-gb)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "memory", "stream"}));
+  cmd.add_option("--memory-budget-gb", args.memory_budget_gb,
+                 "--storage auto: the most decoded pixels held in memory, GB")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+}
+
+namespace {
+
+/// The shorter side of the first of the first few samples whose header reads; 0 when none does.
+int first_side(const ImageSource& source) {
+  for (int64_t i = 0; i < std::min<int64_t>(source.size(), 16); ++i) {
+    try {
+      const ImageSize s = source.original_size(i);
+      return std::min(s.height, s.width);
+    } catch (const Error&) {
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+
+ImageSplit open_split(const std::string& spec, const std::string& split, const GlobalOptions& o,
+                      int image_size, Storage storage, double memory_budget_gb) {
+  SplitOptions options;
+  options.storage = storage;
+  options.memory_budget_gb = memory_budget_gb;
+  options.dataset.cache_dir = o.cache_dir;
+  options.dataset.threads = o.threads;
+  options.dataset.image_size = image_size;
   const auto start = std::chrono::steady_clock::now();
-  Dataset d = load_dataset(spec, split, options);
+  if (storage == Storage::kAuto && image_size <= 0 && is_sample_source(spec)) {
+    options.storage = Storage::kStream;
+    ImageSplit streamed = open_image_split(spec, split, options);
+    const int side = first_side(*streamed.source);
+    const double gb = static_cast<double>(streamed.source->size()) * side * side * 3 / 1e9;
+    if (side == 0 || gb > memory_budget_gb) {
+      spdlog::info("{}: no image size given; about {:.2f} GB decoded at the first image's {} px, "
+                   "over the memory budget {} GB: streamed",
+                   streamed.source->name(), gb, side, memory_budget_gb);
+      options.storage = Storage::kStream;
+    } else {
+      options.storage = Storage::kMemory;
+      options.dataset.image_size = side;
+    }
+    if (options.storage == Storage::kStream) {
+      spdlog::info("{}: {} images, {}, streamed", streamed.source->name(),
+                   streamed.source->size(),
+                   streamed.labeled() ? std::to_string(streamed.source->num_classes()) + " classes"
+                                      : "unlabeled");
+      return streamed;
+    }
+  }
+  ImageSplit s = open_image_split(spec, split, options);
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  spdlog::info("{} {}: {} images {}x{}x{}, {} classes ({:.1f} s)", d.name, d.split, d.size(),
-               d.height, d.width, d.channels, d.num_classes(), seconds);
+  const std::string classes =
+      s.labeled() ? std::to_string(s.source->num_classes()) + " classes" : "unlabeled";
+  if (s.streamed()) {
+    spdlog::info("{}: {} images, {}, streamed ({:.1f} s)", s.source->name(), s.source->size(),
+                 classes, seconds);
+    return s;
+  }
+  const Dataset& d = *s.dataset;
+  spdlog::info("{} {}: {} images {}x{}x{}, {}, in memory ({:.1f} s)", d.name, d.split, d.size(),
+               d.height, d.width, d.channels, classes, seconds);
   CM_REQUIRE(d.skipped == 0 || !o.strict_data, d.name, " ", d.split, ": ", d.skipped,
              " corrupt samples (--strict-data makes them fatal; without it they are skipped)");
   if (d.skipped > 0) spdlog::warn("{} {}: {} corrupt samples skipped", d.name, d.split, d.skipped);
-  return d;
+  return s;
+}
+
+ImageSplit open_split(const std::string& spec, const std::string& split, const GlobalOptions& o,
+                      int image_size, const StorageArgs& args) {
+  return open_split(spec, split, o, image_size, parse_storage(args.storage, "--storage"),
+                    args.memory_budget_gb);
+}
+
+ChannelStats split_channel_stats(const ImageSplit& split, const std::optional<ChannelStats>& given,
+                                 int64_t sample, int side) {
+  if (given) return *given;
+  if (!split.streamed()) return compute_channel_stats(*split.dataset);
+  const auto start = std::chrono::steady_clock::now();
+  const ChannelStats s = estimate_channel_stats(*split.source, sample, 0, side);
+  spdlog::info("{}: channel statistics from {} images ({:.1f} s): mean {:.4f} {:.4f} {:.4f}, "
+               "std {:.4f} {:.4f} {:.4f}",
+               split.source->name(), std::min(sample, split.source->size()),
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
+               s.mean[0], s.mean[1], s.mean[2], s.std[0], s.std[1], s.std[2]);
+  return s;
+}
+
+void require_labels(const ImageSplit& split, const std::string& command) {
+  CM_REQUIRE(split.labeled(), command, " needs labels: ", split.source->name(),
+             " is unlabeled (a folder without train/test/val subfolders holds one unlabeled "
+             "split; put each class in its own subfolder of train/ and test/ or val/)");
+}
+
+SplitInfo split_info(const ImageSplit& split) {
+  if (!split.streamed()) {
+    const Dataset& d = *split.dataset;
+    return {d.name, d.source, d.split, d.classes};
+  }
+  const SampleIndex& index = dynamic_cast<const StreamImageSource&>(*split.source).index();
+  const std::string name = std::filesystem::path(index.source).filename().string();
+  return {name.empty() ? index.source : name, index.source, index.split, index.classes};
 }
 
 int64_t default_patch_size(int64_t image_size) { return image_size <= 64 ? 4 : 16; }

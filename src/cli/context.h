@@ -1,6 +1,7 @@
 /*
- * What every subcommand shares: global options (threads, device, cache, log level), dataset
- * opening with timing, and the small output helpers (aligned tables, JSON files).
+ * What every subcommand shares: global options (threads, device, cache, log level), dataset and
+ * split opening with timing (the --storage switch: in memory or streamed, data/image_split.h),
+ * and the small output helpers (aligned tables, JSON files).
  */
 #pragma once
 
@@ -9,10 +10,18 @@
 #include <string>
 #include <vector>
 
+#include <optional>
+
 #include "backend/torch_pch.h"
 #include "data/dataset.h"
+#include "data/image_split.h"
 
 namespace clustermim {
+
+/// The evaluation crop of `tcas`, `tokens encode` and `tokens show`: the whole center square
+/// (crop ratio 1) on both storages (in memory: the identity on images decoded at the tokenizer's
+/// side), so a streamed split gives the same counts from a folder, an archive or shards.
+constexpr float kTokenCropRatio = 1.f;
 
 /// Options given before or after any subcommand.
 struct GlobalOptions {
@@ -31,9 +40,48 @@ void add_global_options(CLI::App& app, GlobalOptions& options);
 /// Applies log level and threads; resolves the device. Call once, inside a subcommand callback.
 torch::Device apply_global_options(const GlobalOptions& options);
 
-/// load_dataset with the global cache options, logging size and time.
-Dataset open_dataset(const std::string& spec, const std::string& split,
-                     const GlobalOptions& options, int image_size = 0);
+/// --storage and --memory-budget-gb of the commands that take --data (data.storage and
+/// data.memory_budget_gb of the run config, with the same defaults).
+struct StorageArgs {
+  std::string storage = storage_name(SplitOptions().storage);  ///< auto | memory | stream
+  double memory_budget_gb = SplitOptions().memory_budget_gb;   ///< auto: the most decoded GB held
+};
+
+/// Adds --storage and --memory-budget-gb to `cmd`.
+void add_storage_options(CLI::App& cmd, StorageArgs& args);
+
+/// open_image_split with the global cache and thread options, logging size, storage and time.
+/// `image_size`: the side S the split is decoded at in memory (0 = native). With storage auto and
+/// no side, the first image's shorter side stands for S in the budget (held at native size when
+/// that fits). Error naming the source when a memory-held split had corrupt samples and
+/// --strict-data is set.
+ImageSplit open_split(const std::string& spec, const std::string& split,
+                      const GlobalOptions& options, int image_size, Storage storage,
+                      double memory_budget_gb);
+
+/// open_split with `args` (Error naming --storage when it is not auto, memory or stream).
+ImageSplit open_split(const std::string& spec, const std::string& split,
+                      const GlobalOptions& options, int image_size, const StorageArgs& args);
+
+/// Normalization of a split: `given` when set, else exact over a memory-held split
+/// (compute_channel_stats) or estimated from a sample of `sample` images of a streamed one at side
+/// `side` (0 = 224 when sizes vary).
+ChannelStats split_channel_stats(const ImageSplit& split, const std::optional<ChannelStats>& given,
+                                 int64_t sample, int side);
+
+/// Error "<command> needs labels: <source> is unlabeled ..." when `split` has no labels.
+void require_labels(const ImageSplit& split, const std::string& command);
+
+/// What a report says about an opened split, whichever way it is held.
+struct SplitInfo {
+  std::string name;                  ///< short name: the dataset's, or the indexed path's last part
+  std::string origin;                ///< the spec as resolved (a path, "fashion-mnist")
+  std::string split;                 ///< the split actually read ("val" when "test" fell back)
+  std::vector<std::string> classes;  ///< class names, index = label; empty when unlabeled
+};
+
+/// The SplitInfo of `split`.
+SplitInfo split_info(const ImageSplit& split);
 
 /// Patch size used when none is given: 4 up to 64-pixel images, else 16.
 int64_t default_patch_size(int64_t image_size);

@@ -20,7 +20,8 @@ std::string fresh_hint(const std::string& out_dir) {
   return "pass --fresh to start over in " + out_dir + " (or choose another --out)";
 }
 
-std::unique_ptr<Tokenizer> prepare_run_tokenizer(const nlohmann::json& config, const Dataset& train,
+std::unique_ptr<Tokenizer> prepare_run_tokenizer(const nlohmann::json& config,
+                                                 const ImageSource& train,
                                                  const ChannelStats& stats,
                                                  const std::string& out_dir, torch::Device device) {
   const nlohmann::json& t = config["tokenizer"];
@@ -50,6 +51,7 @@ FeatureKMeansOptions round_feature_options(const nlohmann::json& config) {
   o.iterations = b.fit.iterations;
   o.seed = b.fit.seed;
   o.workers = b.fit.workers;
+  o.max_bad_fraction = b.fit.max_bad_fraction;
   o.bf16 = config["pretrain"]["bf16"].get<bool>();
   return o;
 }
@@ -75,7 +77,8 @@ void clear_run_outputs(const std::string& out_dir) {
 }
 
 MethodResult run_method(const nlohmann::json& config, const std::string& method,
-                        const Tokenizer* tokenizer, const Dataset& train, const ChannelStats& stats,
+                        const Tokenizer* tokenizer, const ImageSource& train,
+                        const ChannelStats& stats,
                         const std::string& out_dir, torch::Device device,
                         DistributedGroup* group) {
   MethodResult r;
@@ -99,6 +102,9 @@ MethodResult run_method(const nlohmann::json& config, const std::string& method,
 EncoderEvalOptions encoder_eval_options(const nlohmann::json& config,
                                         const std::string& cache_dir, const std::string& which) {
   EncoderEvalOptions o = eval_options(config);
+  const DataOptions data = data_options(config);
+  o.features.crop_ratio = data.crop_ratio;
+  o.features.max_bad_fraction = data.max_bad_fraction;
   o.knn = which != "linear";
   o.linear = which != "knn";
   o.cache_dir = cache_dir;
@@ -106,8 +112,8 @@ EncoderEvalOptions encoder_eval_options(const nlohmann::json& config,
 }
 
 FinetuneResult finetune_encoder(const nlohmann::json& config, int64_t epochs,
-                                VisionTransformer& encoder, const Dataset& train,
-                                const Dataset& test, const ChannelStats& stats,
+                                VisionTransformer& encoder, const ImageSource& train,
+                                const ImageSource& test, const ChannelStats& stats,
                                 const std::string& dir, torch::Device device) {
   FinetuneOptions options = finetune_options(config, dir);
   options.epochs = epochs;

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "data/image_source.h"
 #include "eval/encoder_eval.h"
 #include "models/mim.h"
 #include "tokenizers/feature_kmeans.h"
@@ -25,7 +26,8 @@ std::string fresh_hint(const std::string& out_dir);
 /// The run's tokenizer: out_dir/tokenizer.cmtk when it was made from the current settings (Error
 /// naming what differs otherwise), else `tokenizer.file` or `tokenizer.kind` fitted on `train`
 /// and saved there with its provenance.
-std::unique_ptr<Tokenizer> prepare_run_tokenizer(const nlohmann::json& config, const Dataset& train,
+std::unique_ptr<Tokenizer> prepare_run_tokenizer(const nlohmann::json& config,
+                                                 const ImageSource& train,
                                                  const ChannelStats& stats,
                                                  const std::string& out_dir, torch::Device device);
 
@@ -48,7 +50,8 @@ struct MethodResult {
 /// Pretrains `method` in out_dir/<method>, resuming from a checkpoint there; "random-init" only
 /// builds the model (seeded by pretrain.seed). `group`: data-parallel ranks (null = alone).
 MethodResult run_method(const nlohmann::json& config, const std::string& method,
-                        const Tokenizer* tokenizer, const Dataset& train, const ChannelStats& stats,
+                        const Tokenizer* tokenizer, const ImageSource& train,
+                        const ChannelStats& stats,
                         const std::string& out_dir, torch::Device device,
                         DistributedGroup* group = nullptr);
 
@@ -65,8 +68,8 @@ EncoderEvalOptions encoder_eval_options(const nlohmann::json& config,
 /// (the pretraining went on, a finetune.* key or the epochs changed) is deleted with a warning
 /// naming what differs, and the fine-tune starts over.
 FinetuneResult finetune_encoder(const nlohmann::json& config, int64_t epochs,
-                                VisionTransformer& encoder, const Dataset& train,
-                                const Dataset& test, const ChannelStats& stats,
+                                VisionTransformer& encoder, const ImageSource& train,
+                                const ImageSource& test, const ChannelStats& stats,
                                 const std::string& dir, torch::Device device);
 
 }  // namespace clustermim

@@ -125,7 +125,14 @@ void write_report(const std::string& out_dir, const nlohmann::json& report) {
      << "\n- wall time of this invocation: " << fixed(report.value("wall_s", 0.0), 0)
      << " s (pretrain s: time in training steps, summed over resumed invocations)\n"
      << "- corrupt samples skipped: " << report["skipped_samples"].value("train", 0) << " train, "
-     << report["skipped_samples"].value("eval", 0) << " eval\n\n"
+     << report["skipped_samples"].value("eval", 0) << " eval"
+     << (report.contains("storage") ? " (a streamed split's are reported in the log)" : "")
+     << "\n"
+     << (report.value("labeled", true)
+             ? ""
+             : "- unlabeled data: pretraining only; skipped " +
+                   report["skipped_steps"].dump() + " (they need labels)\n")
+     << "\n"
      << "k-NN: k = " << report["config"]["eval"]["knn_k"] << ", T = "
      << report["config"]["eval"]["knn_temperature"] << "; linear probe: BatchNorm + Linear on "
      << "frozen " << report["config"]["eval"]["pooling"].get<std::string>() << " features, "

@@ -5,7 +5,9 @@
  */
 #include "cli/run_config.h"
 
+#include <array>
 #include <charconv>
+#include <sstream>
 #include <type_traits>
 
 #include "core/error.h"
@@ -42,7 +44,8 @@ nlohmann::json tokenizer_defaults() {
 
 nlohmann::json pretrain_defaults() {
   const PretrainOptions p;
-  return {{"epochs", p.epochs}, {"batch_size", p.batch_size}, {"blr", p.blr},
+  return {{"epochs", p.epochs}, {"batch_size", p.batch_size},
+          {"accum_steps", p.accum_steps}, {"blr", p.blr},
           {"min_lr", p.min_lr}, {"warmup_epochs", p.warmup_epochs},
           {"weight_decay", p.weight_decay}, {"label_smoothing", p.label_smoothing},
           {"clip_grad", p.clip_grad}, {"bf16", p.bf16}, {"seed", p.seed},
@@ -61,6 +64,7 @@ nlohmann::json eval_defaults() {
           {"linear_trust_coefficient", l.trust_coefficient}, {"linear_seed", l.seed},
           {"pooling", pooling_name(e.pooling)}, {"bf16", e.features.bf16},
           {"feature_batch", e.features.batch_size},
+          {"feature_dtype", feature_dtype_name(e.features.feature_dtype)},
           {"finetune_epochs", RunEvalOptions().finetune_epochs}};
 }
 
@@ -85,13 +89,73 @@ nlohmann::json finetune_defaults() {
           {"mixup_switch_prob", m.switch_prob}, {"label_smoothing", m.label_smoothing}};
 }
 
+nlohmann::json data_defaults() {
+  const DataOptions d;
+  return {{"dataset", "fashion-mnist"}, {"train_split", "train"}, {"eval_split", "test"},
+          {"workers", PretrainOptions().workers}, {"storage", storage_name(d.storage)},
+          {"memory_budget_gb", d.memory_budget_gb}, {"crop_ratio", shortest(d.crop_ratio)},
+          {"max_bad_fraction", d.max_bad_fraction}, {"channel_stats", "auto"}};
+}
+
+/// Three comma-separated numbers of data.channel_stats.
+std::array<float, 3> three_numbers(const std::string& text, const std::string& what,
+                                   const std::string& whole) {
+  std::array<float, 3> out{};
+  std::stringstream in(text);
+  std::string item;
+  size_t n = 0;
+  while (std::getline(in, item, ',')) {
+    char* end = nullptr;
+    const float value = std::strtof(item.c_str(), &end);
+    CM_REQUIRE(n < 3 && !item.empty() && *end == '\0', what, ": '", whole,
+               "' is not auto, imagenet or m0,m1,m2/s0,s1,s2");
+    out[n++] = value;
+  }
+  CM_REQUIRE(n == 3, what, ": '", whole, "' is not auto, imagenet or m0,m1,m2/s0,s1,s2");
+  return out;
+}
+
 }  // namespace
+
+std::optional<ChannelStats> parse_channel_stats(const std::string& text, const std::string& what) {
+  if (text == "auto") return std::nullopt;
+  if (text == "imagenet") return ChannelStats{{0.485f, 0.456f, 0.406f}, {0.229f, 0.224f, 0.225f}};
+  const size_t slash = text.find('/');
+  CM_REQUIRE(slash != std::string::npos, what, ": '", text,
+             "' is not auto, imagenet or m0,m1,m2/s0,s1,s2");
+  ChannelStats s;
+  const auto mean = three_numbers(text.substr(0, slash), what, text);
+  const auto spread = three_numbers(text.substr(slash + 1), what, text);
+  for (int c = 0; c < 3; ++c) {
+    CM_REQUIRE(mean[c] >= 0 && mean[c] <= 1 && spread[c] > 0 && spread[c] <= 1, what, ": '", text,
+               "': a mean must lie in [0, 1] and a std in (0, 1]");
+    s.mean[c] = mean[c];
+    s.std[c] = spread[c];
+  }
+  return s;
+}
+
+DataOptions data_options(const nlohmann::json& c) {
+  const nlohmann::json& d = c["data"];
+  DataOptions o;
+  o.storage = parse_storage(d["storage"].get<std::string>(), "data.storage");
+  o.memory_budget_gb = d["memory_budget_gb"].get<double>();
+  CM_REQUIRE(o.memory_budget_gb >= 0, "data.memory_budget_gb must be >= 0, got ",
+             o.memory_budget_gb);
+  o.crop_ratio = d["crop_ratio"].get<float>();
+  CM_REQUIRE(o.crop_ratio >= 0 && o.crop_ratio <= 1,
+             "data.crop_ratio must lie in (0, 1] (0 = the source's default), got ", o.crop_ratio);
+  o.max_bad_fraction = d["max_bad_fraction"].get<double>();
+  CM_REQUIRE(o.max_bad_fraction >= 0 && o.max_bad_fraction <= 1,
+             "data.max_bad_fraction must lie in [0, 1], got ", o.max_bad_fraction);
+  o.channel_stats = parse_channel_stats(d["channel_stats"].get<std::string>());
+  return o;
+}
 
 nlohmann::json default_run_config() {
   const MimConfig m;
   return {
-      {"data", {{"dataset", "fashion-mnist"}, {"train_split", "train"}, {"eval_split", "test"},
-                {"workers", PretrainOptions().workers}}},
+      {"data", data_defaults()},
       {"model", {{"preset", "vit-tiny-28"}, {"image_size", 0}, {"patch_size", 0}, {"depth", 0},
                  {"width", 0}, {"heads", 0}, {"mlp_ratio", 0.0}, {"decoder_depth", 0},
                  {"decoder_width", 0}, {"decoder_heads", 0}, {"mask_ratio", m.mask_ratio},
@@ -173,6 +237,7 @@ BuildOptions tokenizer_build_options(const nlohmann::json& c) {
   o.iterations = t["iterations"].get<int>();
   o.seed = t["seed"].get<uint64_t>();
   o.workers = data_workers(c);
+  o.max_bad_fraction = data_options(c).max_bad_fraction;
   b.random_seed = o.seed;
   b.teacher = t["teacher"].get<std::string>();
   b.teacher_block = t["teacher_block"].get<int64_t>();
@@ -186,6 +251,7 @@ PretrainOptions pretrain_options(const nlohmann::json& c, const std::string& out
   PretrainOptions o;
   o.epochs = p["epochs"].get<int64_t>();
   o.batch_size = p["batch_size"].get<int64_t>();
+  o.accum_steps = p["accum_steps"].get<int64_t>();
   o.blr = p["blr"].get<double>();
   o.min_lr = p["min_lr"].get<double>();
   o.warmup_epochs = p["warmup_epochs"].get<double>();
@@ -205,8 +271,10 @@ PretrainOptions pretrain_options(const nlohmann::json& c, const std::string& out
   o.augment.ratio_max = a["ratio_max"].get<float>();
   o.augment.hflip = a["hflip"].get<bool>();
   o.workers = data_workers(c);
+  o.max_bad_fraction = data_options(c).max_bad_fraction;
   o.out_dir = out_dir;
   CM_REQUIRE(o.epochs >= 1 && o.batch_size >= 1, "pretrain.epochs and pretrain.batch_size must be >= 1");
+  CM_REQUIRE(o.accum_steps >= 1, "pretrain.accum_steps must be >= 1, got ", o.accum_steps);
   validate(o.augment);
   return o;
 }
@@ -216,6 +284,7 @@ EncoderEvalOptions eval_options(const nlohmann::json& c) {
   EncoderEvalOptions o;
   o.features.batch_size = e["feature_batch"].get<int64_t>();
   o.features.bf16 = e["bf16"].get<bool>();
+  o.features.feature_dtype = parse_feature_dtype(e["feature_dtype"].get<std::string>());
   o.features.workers = data_workers(c);
   CM_REQUIRE(o.features.batch_size >= 1, "eval.feature_batch must be >= 1, got ",
              o.features.batch_size);
@@ -279,6 +348,7 @@ FinetuneOptions finetune_options(const nlohmann::json& c, const std::string& out
   m.switch_prob = f["mixup_switch_prob"].get<double>();
   m.label_smoothing = f["label_smoothing"].get<double>();
   o.workers = data_workers(c);
+  o.max_bad_fraction = data_options(c).max_bad_fraction;
   o.out_dir = out_dir;
   validate(o);
   return o;

@@ -13,6 +13,10 @@
 #include <string>
 #include <vector>
 
+#include <optional>
+
+#include "data/image_split.h"
+#include "data/loader.h"
 #include "eval/encoder_eval.h"
 #include "models/mim.h"
 #include "tokenizers/tokenizer_factory.h"
@@ -28,6 +32,33 @@ struct RunEvalOptions {
                                 ///< from scratch) this many epochs with the finetune.* recipe,
                                 ///< after k-NN and the linear probe; 0 = off
 };
+
+/// How every command reads its splits (the data.* keys besides which data and workers). The
+/// defaults are SplitOptions' and LoaderOptions'.
+struct DataOptions {
+  Storage storage = SplitOptions().storage;  ///< auto | memory | stream (data.storage)
+  double memory_budget_gb = SplitOptions().memory_budget_gb;  ///< auto: the most decoded pixels
+                                                              ///< held in memory, GB (1e9 bytes)
+  float crop_ratio = LoaderOptions().crop_ratio;  ///< evaluation crop (shorter side to S / ratio,
+                                                  ///< center crop S); 0 = the source's default
+                                                  ///< (1 in memory, 0.875 streamed)
+  double max_bad_fraction = LoaderOptions().max_bad_fraction;  ///< of an epoch's samples that may
+                                                               ///< be corrupt before it stops
+  /// Normalization: nullopt = "auto" (exact over the split in memory, estimated from a sample of
+  /// kChannelStatsSample images when streamed), else the given mean and std.
+  std::optional<ChannelStats> channel_stats;
+};
+
+/// Images a streamed split's channel statistics are estimated from (data.channel_stats = auto).
+constexpr int64_t kChannelStatsSample = 1000;
+
+/// data.channel_stats: "auto", "imagenet" (mean 0.485 0.456 0.406, std 0.229 0.224 0.225) or six
+/// numbers "m0,m1,m2/s0,s1,s2" (values in [0, 1], std > 0); nullopt for auto. Error naming `what`.
+std::optional<ChannelStats> parse_channel_stats(const std::string& text,
+                                                const std::string& what = "data.channel_stats");
+
+/// The data.* options (Error naming the key when one makes no sense).
+DataOptions data_options(const nlohmann::json& config);
 
 /// Every setting with its default value (taken from the option structs' defaults).
 nlohmann::json default_run_config();

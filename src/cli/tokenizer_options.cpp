@@ -33,8 +33,10 @@ void add_fit_options(CLI::App& cmd, BuildOptions& o) {
                "feature-kmeans: L2-normalize patch features (spherical K-means)");
 }
 
-BuildOptions resolve_fit_options(BuildOptions o, const Dataset& fit_split, int workers) {
-  if (o.fit.image_size <= 0) o.fit.image_size = fit_split.height;
+BuildOptions resolve_fit_options(BuildOptions o, const ImageSource& fit_split, int workers) {
+  if (o.fit.image_size <= 0) o.fit.image_size = fit_split.native_side();
+  CM_REQUIRE(o.fit.image_size > 0, fit_split.name(),
+             ": images of varying sizes (streamed); pass --image-size S");
   if (o.fit.patch_size <= 0) o.fit.patch_size = default_patch_size(o.fit.image_size);
   CM_REQUIRE(o.fit.image_size % o.fit.patch_size == 0, "--patch-size ", o.fit.patch_size,
              " does not divide the image size ", o.fit.image_size);

@@ -6,6 +6,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "data/image_source.h"
 #include "tokenizers/tokenizer_factory.h"
 
 namespace clustermim {
@@ -14,8 +15,9 @@ namespace clustermim {
 /// --seed and the feature-kmeans teacher options on `cmd`, writing into `options`.
 void add_fit_options(CLI::App& cmd, BuildOptions& options);
 
-/// Fills defaults that depend on the data (patch size from the image size) and validates.
-BuildOptions resolve_fit_options(BuildOptions options, const Dataset& fit_split, int workers);
+/// Fills defaults that depend on the data (image size: the split's native side; patch size from
+/// the image size) and validates. Error asking for --image-size when the images vary in size.
+BuildOptions resolve_fit_options(BuildOptions options, const ImageSource& fit_split, int workers);
 
 /// Logs one line per K-means iteration at debug level and a summary every 10 at info level.
 KMeansProgress log_kmeans_progress(const std::string& name);
