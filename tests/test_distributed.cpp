@@ -1,7 +1,9 @@
 /*
  * Data-parallel training: the environment a rank reads, a two-rank Gloo group inside this process
  * (average, broadcast, barrier), and `clustermim pretrain --nproc 2` against one process with the
- * whole batch: the same loss curve, one metrics file and one set of checkpoints (rank 0's).
+ * whole batch: the same loss curve, one metrics file and one set of checkpoints (rank 0's);
+ * `clustermim eval finetune --nproc 2` against one process: the same weights and optimizer
+ * moments at the end, the same per-epoch evaluation scores (counts summed over the ranks).
  */
 #include <gtest/gtest.h>
 
@@ -17,7 +19,11 @@
 #include <thread>
 
 #include "core/error.h"
+#include "models/checkpoint_file.h"
 #include "support/cli_runner.h"
+#include "support/fixtures.h"
+#include "train/finetune.h"
+#include "train/checkpoint.h"
 #include "train/distributed.h"
 
 namespace clustermim {
@@ -155,6 +161,120 @@ TEST(DistributedPretrain, TwoProcessesFollowOneProcessWithTheWholeBatch) {
   const auto bad = run_cli(dir, "pretrain --nproc 3 --out " + dir.file("three") + sets);
   EXPECT_NE(bad.status, 0);
   EXPECT_NE(bad.err.find("does not split evenly across 3 processes"), std::string::npos) << bad.err;
+}
+
+TEST(DistributedFinetune, SplitEvaluationSumsTheCountsOfTheRanks) {
+#ifndef CLUSTERMIM_HAVE_GLOO
+  GTEST_SKIP() << "built without Gloo headers (libgloo-dev)";
+#endif
+  const Dataset test = testing::make_color_dataset(37, 8, 4, 3);  // 18 / 19 over two ranks
+  VitConfig encoder;
+  encoder.image_size = 8;
+  encoder.patch_size = 2;
+  encoder.dim = 32;
+  encoder.depth = 2;
+  encoder.heads = 2;
+  const ClassifierConfig config = make_classifier_config(encoder, 4, FinetuneOptions());
+  std::vector<VitClassifier> classifiers;
+  for (int i = 0; i < 3; ++i) {  // the same random weights: one alone, one per rank
+    torch::manual_seed(7);
+    classifiers.emplace_back(config);
+  }
+  const ChannelStats stats;
+  const torch::Device cpu(torch::kCPU);
+  const auto alone = classifier_accuracy(classifiers[2], test, stats, 8, 1, false, cpu);
+  ASSERT_GT(alone.first, 0.0);
+  ASSERT_LT(alone.first, 1.0);
+  const int port = free_port();
+  std::vector<std::pair<double, double>> split(2);
+  std::vector<std::string> errors(2);
+  std::vector<std::thread> ranks;
+  for (int rank = 0; rank < 2; ++rank) {
+    ranks.emplace_back([&, rank] {
+      try {
+        DistributedGroup group({rank, 2, "127.0.0.1", port}, std::chrono::seconds(60));
+        split[rank] = classifier_accuracy(classifiers[rank], MemoryImageSource(test), stats, 8, 1,
+                                          false, cpu, &group);
+      } catch (const std::exception& e) {
+        errors[rank] = e.what();
+      }
+    });
+  }
+  for (auto& t : ranks) t.join();
+  ASSERT_EQ(errors, std::vector<std::string>(2)) << errors[0] << " | " << errors[1];
+  for (int rank = 0; rank < 2; ++rank) {
+    EXPECT_EQ(split[rank].first, alone.first) << "rank " << rank;
+    EXPECT_EQ(split[rank].second, alone.second) << "rank " << rank;
+  }
+}
+
+TEST(DistributedFinetune, TwoProcessesEndWithTheWeightsOfOneProcess) {
+#ifndef CLUSTERMIM_HAVE_GLOO
+  GTEST_SKIP() << "built without Gloo headers (libgloo-dev)";
+#endif
+  TempDir dir;
+  const std::string data = dir.file("data");
+  std::filesystem::create_directories(data);
+  testing::write_idx(data, "train", 32, 28);
+  testing::write_idx(data, "t10k", 17, 28);  // the evaluation splits 8 / 9 over two ranks
+  // fp32; Mixup / CutMix and drop path off (drawn per rank); crops, RandAugment and erasing on.
+  const std::string sets = " --set data.dataset=" + data +
+                           " --set finetune.epochs=2 --set finetune.batch_size=8"
+                           " --set finetune.bf16=false --set finetune.drop_path=0"
+                           " --set finetune.mixup=0 --set finetune.cutmix=0"
+                           " --set finetune.warmup_epochs=0.5 --set finetune.blr=0.05";
+  auto finetune = [&](const std::string& out, int nproc) {
+    const auto r = run_cli(dir, "eval finetune --random-init vit-tiny-28 --nproc " +
+                                    std::to_string(nproc) + " --out " + out + sets);
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(r.err.find("data-parallel: 2 processes") != std::string::npos, nproc == 2) << r.err;
+    size_t printed = 0;
+    for (size_t at = r.out.find("fine-tuned "); at != std::string::npos;
+         at = r.out.find("fine-tuned ", at + 1)) {
+      ++printed;
+    }
+    EXPECT_EQ(printed, 1u) << "rank 0 alone prints: " << r.out;
+    return nlohmann::json::parse(testing::slurp(out + "/finetune.json"));
+  };
+  const nlohmann::json one = finetune(dir.file("one"), 1);
+  const nlohmann::json two = finetune(dir.file("two"), 2);
+  ASSERT_EQ(one.at("epochs").size(), 2u);
+  EXPECT_EQ(two.at("epochs").size(), 2u);
+  EXPECT_EQ(two.at("steps"), one.at("steps"));
+  for (size_t e = 0; e < 2; ++e) {  // counts over all 17 test images, summed over the ranks
+    EXPECT_EQ(two["epochs"][e].at("top1"), one["epochs"][e].at("top1")) << "epoch " << e;
+    EXPECT_EQ(two["epochs"][e].at("top5"), one["epochs"][e].at("top5")) << "epoch " << e;
+    const double loss = one["epochs"][e].at("train_loss").get<double>();
+    EXPECT_NEAR(two["epochs"][e].at("train_loss").get<double>(), loss, 1e-5 * loss) << e;
+  }
+  ASSERT_EQ(metric_lines(dir.file("two") + "/metrics.jsonl").size(), 8u)
+      << "rank 0 alone writes the metrics";
+
+  const Checkpoint a = load_checkpoint(latest_checkpoint(dir.file("one")));
+  const Checkpoint b = load_checkpoint(latest_checkpoint(dir.file("two")));
+  EXPECT_EQ(b.info.position.step, 8);
+  ASSERT_EQ(a.file.tensors.size(), b.file.tensors.size());
+  size_t compared = 0;
+  for (size_t i = 0; i < a.file.tensors.size(); ++i) {  // weights and AdamW moments
+    const TensorRecord& x = a.file.tensors[i];
+    const TensorRecord& y = b.file.tensors[i];
+    ASSERT_EQ(x.name, y.name);
+    ASSERT_EQ(x.shape, y.shape) << x.name;
+    if (x.dtype != DType::F32) continue;
+    float worst = 0;
+    for (int64_t k = 0; k < x.numel(); ++k) {
+      worst = std::max(worst, std::abs(x.as<float>()[k] - y.as<float>()[k]));
+    }
+    EXPECT_LT(worst, 1e-5f) << x.name;
+    ++compared;
+  }
+  EXPECT_GT(compared, 10u);
+
+  const auto bad = run_cli(dir, "eval finetune --random-init vit-tiny-28 --nproc 3 --out " +
+                                    dir.file("three") + sets);
+  EXPECT_NE(bad.status, 0);
+  EXPECT_NE(bad.err.find("finetune: batch_size 8 does not split evenly across 3 processes"),
+            std::string::npos) << bad.err;
 }
 
 }  // namespace

@@ -3,7 +3,8 @@
  * recipe, train/finetune.h) from a pretraining checkpoint, a timm-named safetensors encoder or a
  * random initialisation (supervised from scratch). Settings are the run config's finetune.*
  * keys; the run folder (--out) holds checkpoints, metrics.jsonl and finetune.json, and running
- * the same command again resumes from its newest checkpoint.
+ * the same command again resumes from its newest checkpoint. `--nproc N` runs it as N
+ * data-parallel processes (as `pretrain --nproc`; rank 0 prints and writes).
  */
 #include <spdlog/spdlog.h>
 
@@ -13,12 +14,14 @@
 #include <optional>
 
 #include "cli/context.h"
+#include "cli/launch.h"
 #include "cli/run_config.h"
 #include "core/error.h"
 #include "io/config.h"
 #include "models/checkpoint_file.h"
 #include "models/vit_weights.h"
 #include "train/checkpoint.h"
+#include "train/distributed.h"
 #include "train/finetune.h"
 
 namespace clustermim {
@@ -36,6 +39,7 @@ struct FinetuneArgs {
   std::string json;
   std::string out;
   bool fresh = false;
+  int nproc = 1;
 };
 
 /// --fresh: deletes what a fine-tuning run writes in `out` (checkpoints, metrics, scores).
@@ -57,7 +61,15 @@ void run_finetune(const FinetuneArgs& a, const GlobalOptions& global) {
   const int sources = !a.checkpoint.empty() + !a.weights.empty() + !a.random_init.empty();
   CM_REQUIRE(sources == 1, "eval finetune: give exactly one of --checkpoint CKPT, --weights ",
              "FILE.safetensors or --random-init PRESET");
+  CM_REQUIRE(a.nproc >= 1, "eval finetune: --nproc ", a.nproc, " must be >= 1");
+  if (a.nproc > 1 && !distributed_env_present()) return launch_local_workers(a.nproc);
   const torch::Device device = apply_global_options(global);
+  DistributedGroup group(distributed_env_from_environment());
+  if (!group.is_main()) spdlog::set_level(spdlog::level::warn);
+  if (group.world_size() > 1) {
+    spdlog::info("data-parallel: {} processes (Gloo), {} threads each; rank 0 logs and checkpoints",
+                 group.world_size(), at::get_num_threads());
+  }
   std::vector<std::string> sets = a.sets;
   if (global.workers_given) sets.push_back("data.workers=" + std::to_string(global.workers));
   nlohmann::json config = load_run_config(a.config_path, sets);
@@ -82,7 +94,8 @@ void run_finetune(const FinetuneArgs& a, const GlobalOptions& global) {
   if (pretrained) encoder = pretrained->encoder->config();
   const std::string out =
       a.out.empty() ? config["run"]["out_dir"].get<std::string>() + "/finetune" : a.out;
-  const FinetuneOptions options = finetune_options(config, out);
+  FinetuneOptions options = finetune_options(config, out);
+  options.group = &group;
   const DataOptions data = data_options(config);
   const std::string spec = config["data"]["dataset"].get<std::string>();
   const int side = static_cast<int>(encoder.image_size);
@@ -102,13 +115,17 @@ void run_finetune(const FinetuneArgs& a, const GlobalOptions& global) {
   const int64_t classes = std::max(train.num_classes(), test.num_classes());
   VitClassifier classifier(make_classifier_config(encoder, classes, options));
   if (pretrained) classifier->load_encoder(pretrained->encoder);
-  if (a.fresh) clear_finetune_outputs(out);
+  if (a.fresh) {  // the other ranks look for checkpoints only once rank 0 has cleared them
+    if (group.is_main()) clear_finetune_outputs(out);
+    group.barrier();
+  }
   const std::string resume = fs::is_directory(out) ? latest_checkpoint(out) : "";
   spdlog::info("fine-tuning {} ({} classes, {} epochs){}", source, classes, options.epochs,
                resume.empty() ? "" : ", resuming");
   const nlohmann::json saved = {{"run", config}, {"source", source}};
   const FinetuneResult r =
       finetune(classifier, train, test, stats, options, device, saved, resume);
+  if (!group.is_main()) return;
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::cout << "fine-tuned " << source << " for " << r.epochs.size() << " epochs (" << r.steps
             << " steps): top-1 last " << fixed(100 * r.top1_last, 2) << " %, best "
@@ -141,6 +158,9 @@ void register_finetune_command(CLI::App& app, GlobalOptions& global) {
                   "Run folder: checkpoints, metrics.jsonl, finetune.json (default "
                   "<run.out_dir>/finetune); an existing run there is resumed");
   sub->add_flag("--fresh", args->fresh, "Delete the run folder's checkpoints and metrics first");
+  sub->add_option("--nproc", args->nproc,
+                  "Data-parallel processes on this machine (Gloo); the batch is split among them")
+      ->capture_default_str();
   sub->callback([args, &global] { run_finetune(*args, global); });
 }
 

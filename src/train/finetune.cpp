@@ -17,7 +17,9 @@
 #include "eval/features.h"
 #include "io/file_util.h"
 #include "train/adamw.h"
+#include "tokenizers/source_subset.h"
 #include "train/checkpoint.h"
+#include "train/distributed.h"
 #include "train/layer_decay.h"
 #include "train/metrics_log.h"
 #include "train/run_totals.h"
@@ -86,6 +88,66 @@ void summarize(const std::vector<FinetuneEpoch>& epochs, FinetuneResult& r) {
   }
 }
 
+/// Hits and scored samples of one accuracy pass.
+struct AccuracyCounts {
+  int64_t top1 = 0, top5 = 0, scored = 0;
+};
+
+AccuracyCounts count_accuracy(VitClassifier& classifier, const ImageSource& source,
+                              const ChannelStats& stats, int64_t batch_size, int workers,
+                              bool bf16, torch::Device device) {
+  classifier->eval();
+  torch::NoGradGuard no_grad;
+  EvalPassOptions pass;
+  pass.image_size = classifier->config().encoder.image_size;
+  pass.batch_size = batch_size;
+  pass.workers = workers;
+  AccuracyCounts counts;
+  for_each_eval_batch(source, stats, pass, device, [&](const TensorBatch& b) {
+    torch::Tensor logits;
+    {
+      AutocastGuard autocast(device, torch::kBFloat16, bf16);
+      logits = classifier->forward(b.images).to(torch::kFloat32);
+    }
+    torch::Tensor labels = b.labels;
+    if (!b.replaced_rows.empty()) {  // a replacement stands in for a bad sample: not scored
+      torch::Tensor keep = torch::ones({labels.size(0)}, torch::kBool);
+      for (const int64_t row : b.replaced_rows) keep[row] = false;
+      keep = keep.to(logits.device());
+      logits = logits.index({keep});
+      labels = labels.index({keep});
+    }
+    counts.scored += labels.size(0);
+    counts.top1 += count_topk_hits(logits, labels, 1);
+    counts.top5 += count_topk_hits(logits, labels, 5);
+  });
+  return counts;
+}
+
+/// The counts of every rank of `group` summed, each rank scoring its contiguous part of `source`.
+/// The sum goes through the group's fp32 mean: exact for totals below 2^22.
+AccuracyCounts count_accuracy_split(VitClassifier& classifier, const ImageSource& source,
+                                    const ChannelStats& stats, int64_t batch_size, int workers,
+                                    bool bf16, torch::Device device, DistributedGroup& group) {
+  const int64_t n = source.size(), world = group.world_size(), rank = group.rank();
+  const int64_t first = rank * n / world, last = (rank + 1) * n / world;
+  AccuracyCounts mine;
+  if (last > first) {
+    std::vector<int64_t> indices(static_cast<size_t>(last - first));
+    for (int64_t i = first; i < last; ++i) indices[static_cast<size_t>(i - first)] = i;
+    const SubsetImageSource part(source, std::move(indices));
+    mine = count_accuracy(classifier, part, stats, batch_size, workers, bf16, device);
+  }
+  const torch::Tensor sums = torch::tensor(
+      {static_cast<double>(mine.top1), static_cast<double>(mine.top5),
+       static_cast<double>(mine.scored)}, torch::kFloat32);
+  group.average({sums});
+  auto total = [&](int64_t i) {
+    return static_cast<int64_t>(std::llround(sums[i].item<double>() * static_cast<double>(world)));
+  };
+  return {total(0), total(1), total(2)};
+}
+
 VitClassifier& on_device(VitClassifier& classifier, torch::Device device) {
   classifier->to(device);
   return classifier;
@@ -98,6 +160,9 @@ class Trainer {
           const nlohmann::json& config)
       : classifier_(on_device(classifier, device)), test_(test), stats_(stats), o_(o),
         device_(device), config_(config),
+        world_(o.group != nullptr ? o.group->world_size() : 1),
+        rank_(o.group != nullptr ? o.group->rank() : 0),
+        main_(rank_ == 0),
         optimizer_(param_groups_lrd(*classifier, classifier->config().encoder.depth, o.layer_decay),
                    AdamWOptions{0.9, 0.999, 1e-8, o.weight_decay}),
         loader_(train, loader_options(classifier->config(), stats, o)) {
@@ -111,10 +176,11 @@ class Trainer {
     CM_REQUIRE(train.num_classes() <= classes && test.num_classes() <= classes,
                "finetune: the classifier has ", classes, " classes but the data has ",
                std::max(train.num_classes(), test.num_classes()));
+    if (o.group != nullptr) o.group->broadcast_from_main(classifier_->parameters());
     config_["provenance"] = finetune_provenance(classifier, train, test, stats, o).to_json();
     config_["classifier"] = to_json(classifier->config());
     config_["stats"] = {{"mean", stats.mean}, {"std", stats.std}};
-    if (!o.out_dir.empty()) make_dirs(o.out_dir);
+    if (!o.out_dir.empty() && main_) make_dirs(o.out_dir);
   }
 
   void resume(const std::string& path) {
@@ -131,7 +197,7 @@ class Trainer {
     position_ = c.info.position;
     skipped_ = c.info.extra.value("skipped_steps", int64_t{0});
     epochs_ = epochs_from_json(c.info.extra.value("epochs", nlohmann::json::array()));
-    if (!o_.out_dir.empty()) {
+    if (!o_.out_dir.empty() && main_) {
       totals_ = replay_metrics(metrics_path(), position_.step, position_.batch_in_epoch == 0);
     }
     spdlog::info("resumed from {} at step {} (epoch {}, batch {})", path, position_.step,
@@ -143,9 +209,10 @@ class Trainer {
     const int64_t all = o_.epochs * per_epoch;
     const int64_t total = o_.max_steps > 0 ? std::min(all, o_.max_steps) : all;
     const auto start = std::chrono::steady_clock::now();
-    Progress progress("finetune", total, position_.step);
+    std::optional<Progress> progress;
     std::optional<MetricsWriter> metrics;
-    if (!o_.out_dir.empty()) metrics.emplace(metrics_path());
+    if (main_) progress.emplace("finetune", total, position_.step);
+    if (main_ && !o_.out_dir.empty()) metrics.emplace(metrics_path());
     double loss = NAN;
     while (position_.step < total) {
       classifier_->train();
@@ -158,9 +225,9 @@ class Trainer {
         ++position_.step;
         ++position_.batch_in_epoch;
         totals_.add_step(r.skipped ? 0.0 : r.loss, 0.0, r.skipped, dt, 0.0);
-        log_step(metrics, r, batch.size, dt);
+        log_step(metrics, r, o_.batch_size, dt);
         if (!r.skipped) loss = r.loss;
-        progress.update(position_.step, "loss " + fixed_digits(loss, 4));
+        if (progress) progress->update(position_.step, "loss " + fixed_digits(loss, 4));
         if (o_.checkpoint_every > 0 && position_.step % o_.checkpoint_every == 0) checkpoint();
       }
       if (position_.batch_in_epoch >= per_epoch) end_epoch();
@@ -176,10 +243,12 @@ class Trainer {
       result_.images_per_second = static_cast<double>(totals_.steps * o_.batch_size) /
                                   totals_.train_seconds;
     }
-    progress.finish(result_.epochs.empty()
-                        ? std::string("no epoch finished")
-                        : "top-1 last " + fixed_percent(result_.top1_last) + ", best " +
-                              fixed_percent(result_.top1_best));
+    if (progress) {
+      progress->finish(result_.epochs.empty()
+                           ? std::string("no epoch finished")
+                           : "top-1 last " + fixed_percent(result_.top1_last) + ", best " +
+                                 fixed_percent(result_.top1_best));
+    }
     return result_;
   }
 
@@ -195,6 +264,12 @@ class Trainer {
     lo.seed = o.seed;
     lo.workers = o.workers;
     lo.max_bad_fraction = o.max_bad_fraction;
+    if (o.group != nullptr) {
+      CM_REQUIRE(o.batch_size % o.group->world_size() == 0, "finetune: batch_size ", o.batch_size,
+                 " does not split evenly across ", o.group->world_size(), " processes");
+      lo.shard = o.group->rank();
+      lo.shards = o.group->world_size();
+    }
     return lo;
   }
 
@@ -209,9 +284,10 @@ class Trainer {
 
   StepRecord step(const Batch& batch, int64_t per_epoch) {
     const TensorBatch b = to_tensors(batch, device_);
+    const uint64_t seed = o_.seed + static_cast<uint64_t>(rank_);  // rank 0: one process's draws
     const MixedBatch mixed = mix_batch(b.images, b.labels, classifier_->config().num_classes,
-                                       o_.mixup, o_.seed, position_.step);
-    torch::manual_seed(step_seed(o_.seed, position_.step));
+                                       o_.mixup, seed, position_.step);
+    torch::manual_seed(step_seed(seed, position_.step));
     torch::Tensor logits;
     {
       AutocastGuard autocast(device_, torch::kBFloat16, o_.bf16);
@@ -225,6 +301,7 @@ class Trainer {
     r.step = position_.step + 1;
     r.epoch = position_.epoch;
     r.loss = loss.item<double>();
+    if (world_ > 1) r.loss = average_across_ranks(r.loss);
     r.grad_norm = clip_grad_norm(optimizer_.params(), o_.clip_grad);
     if (!std::isfinite(r.loss) || !std::isfinite(r.grad_norm)) return skip_step(r);
     consecutive_bad_ = 0;
@@ -233,6 +310,21 @@ class Trainer {
                      static_cast<int64_t>(o_.warmup_epochs * per_epoch), o_.min_lr);
     optimizer_.step(r.lr);
     return r;
+  }
+
+  /// Averages the gradients and `loss` over the ranks in one all-reduce (a parameter without a
+  /// gradient on this rank takes zeros, so that every rank passes the same tensors); every rank
+  /// then takes the same decisions and optimizer step. Returns the mean loss.
+  double average_across_ranks(double loss) {
+    const torch::Tensor number = torch::tensor({loss});
+    std::vector<torch::Tensor> tensors;
+    for (const AdamWParam& p : optimizer_.params()) {
+      if (!p.value.grad().defined()) p.value.mutable_grad() = torch::zeros_like(p.value);
+      tensors.push_back(p.value.grad());
+    }
+    tensors.push_back(number);
+    o_.group->average(tensors);
+    return number.item<double>();
   }
 
   StepRecord skip_step(StepRecord r) {
@@ -254,13 +346,13 @@ class Trainer {
   void end_epoch() {
     totals_.end_epoch();
     const auto [top1, top5] = classifier_accuracy(classifier_, test_, stats_, o_.eval_batch,
-                                                  o_.workers, o_.bf16, device_);
+                                                  o_.workers, o_.bf16, device_, o_.group);
     epochs_.push_back({position_.epoch, totals_.last_loss, top1, top5});
     spdlog::info("finetune epoch {}/{}: train loss {:.4f}, top-1 {:.2f} %, top-5 {:.2f} %",
                  position_.epoch + 1, o_.epochs, totals_.last_loss, 100 * top1, 100 * top5);
     ++position_.epoch;
     position_.batch_in_epoch = 0;
-    if (!o_.out_dir.empty()) {
+    if (!o_.out_dir.empty() && main_) {
       FinetuneResult so_far;
       summarize(epochs_, so_far);
       so_far.steps = position_.step;
@@ -270,7 +362,7 @@ class Trainer {
   }
 
   std::string checkpoint() {
-    if (o_.out_dir.empty()) return "";
+    if (o_.out_dir.empty() || !main_) return "";
     CheckpointInfo info;
     info.position = position_;
     info.config = config_;
@@ -300,6 +392,9 @@ class Trainer {
   FinetuneOptions o_;
   torch::Device device_;
   nlohmann::json config_;
+  int world_;  ///< processes in the data-parallel group (1 = alone)
+  int rank_;   ///< this process's rank (0 alone)
+  bool main_;  ///< rank 0 (or alone): logs, writes metrics, finetune.json and checkpoints
   AdamW optimizer_;
   BatchLoader loader_;
   TrainPosition position_;
@@ -348,36 +443,17 @@ nlohmann::json to_json(const FinetuneResult& r) {
 
 std::pair<double, double> classifier_accuracy(VitClassifier& classifier, const ImageSource& source,
                                               const ChannelStats& stats, int64_t batch_size,
-                                              int workers, bool bf16, torch::Device device) {
+                                              int workers, bool bf16, torch::Device device,
+                                              DistributedGroup* group) {
   CM_REQUIRE(source.num_classes() > 0, "classifier accuracy: '", source.name(),
              "' is unlabeled; accuracy needs labels");
-  classifier->eval();
-  torch::NoGradGuard no_grad;
-  EvalPassOptions pass;
-  pass.image_size = classifier->config().encoder.image_size;
-  pass.batch_size = batch_size;
-  pass.workers = workers;
-  int64_t top1 = 0, top5 = 0, scored = 0;
-  for_each_eval_batch(source, stats, pass, device, [&](const TensorBatch& b) {
-    torch::Tensor logits;
-    {
-      AutocastGuard autocast(device, torch::kBFloat16, bf16);
-      logits = classifier->forward(b.images).to(torch::kFloat32);
-    }
-    torch::Tensor labels = b.labels;
-    if (!b.replaced_rows.empty()) {  // a replacement stands in for a bad sample: not scored
-      torch::Tensor keep = torch::ones({labels.size(0)}, torch::kBool);
-      for (const int64_t row : b.replaced_rows) keep[row] = false;
-      keep = keep.to(logits.device());
-      logits = logits.index({keep});
-      labels = labels.index({keep});
-    }
-    scored += labels.size(0);
-    top1 += count_topk_hits(logits, labels, 1);
-    top5 += count_topk_hits(logits, labels, 5);
-  });
-  const double n = static_cast<double>(std::max<int64_t>(1, scored));
-  return {static_cast<double>(top1) / n, static_cast<double>(top5) / n};
+  const AccuracyCounts c =
+      group != nullptr && group->world_size() > 1
+          ? count_accuracy_split(classifier, source, stats, batch_size, workers, bf16, device,
+                                 *group)
+          : count_accuracy(classifier, source, stats, batch_size, workers, bf16, device);
+  const double n = static_cast<double>(std::max<int64_t>(1, c.scored));
+  return {static_cast<double>(c.top1) / n, static_cast<double>(c.top5) / n};
 }
 
 std::pair<double, double> classifier_accuracy(VitClassifier& classifier, const Dataset& dataset,

@@ -13,8 +13,20 @@
  * reported. Everything random is a function of (seed, epoch, position) (data) or (seed, step)
  * (mixing, drop path), so a run resumed from a checkpoint continues exactly. Checkpoints, the
  * metrics file and the progress bar are pretraining's (train/checkpoint.h, train/metrics_log.h);
- * per-epoch scores go to <out_dir>/finetune.json and into each checkpoint. One process only
- * (no --nproc yet).
+ * per-epoch scores go to <out_dir>/finetune.json and into each checkpoint.
+ *
+ * Data-parallel (FinetuneOptions::group, `eval finetune --nproc N`) as pretraining: rank 0's
+ * weights are broadcast first; each rank loads its slice of every global batch (the loader's
+ * shards: the slices concatenate to the batch one process would load, same samples and same
+ * augmentation); gradients and the loss are averaged over the ranks in one all-reduce before
+ * clipping and the AdamW step, so every rank takes the same step; the evaluation is split into
+ * contiguous parts of the test source whose top-1 / top-5 / scored counts are summed (exact).
+ * What differs from one process: Mixup / CutMix and drop path are drawn per rank from
+ * seed + rank (rank 0 draws what one process draws), and each rank mixes its own slice (sample
+ * i with sample B/N-1-i of the slice, one lam per rank), as timm's Mixup does under DDP; with
+ * both off the ranks together compute the one-process step (up to float summation order).
+ * Rank 0 alone writes checkpoints, metrics.jsonl, finetune.json and the progress bar; every rank
+ * resumes from the same checkpoint.
  */
 #pragma once
 
@@ -32,6 +44,8 @@
 #include "train/mixup.h"
 
 namespace clustermim {
+
+class DistributedGroup;
 
 /// Fine-tuning hyperparameters and run control, with their defaults (MAE's main_finetune.py
 /// unless said otherwise).
@@ -59,6 +73,9 @@ struct FinetuneOptions {
   int64_t max_steps = 0;         ///< stop after this many steps in total (the schedule still
                                  ///< spans `epochs`); 0 = run all epochs
   int max_bad_steps = 20;        ///< consecutive non-finite steps that stop the run
+  /// Data-parallel group (not owned); null = this process alone. batch_size stays the global
+  /// batch (it must split evenly over the ranks); rank 0 alone writes.
+  DistributedGroup* group = nullptr;
 };
 
 /// Error naming the option when `options` make no sense.
@@ -98,10 +115,13 @@ nlohmann::json to_json(const FinetuneResult& result);
 /// evaluation transform (shorter side resized to S / crop_ratio and center crop S = the encoder's
 /// input size, at the source's default crop ratio: 1 in memory, 0.875 streamed; normalized with
 /// `stats`). Samples that fail to decode (counted and reported by the loader) are left out of
-/// the count; Error when the source is unlabeled.
+/// the count; Error when the source is unlabeled. With a `group` of N ranks (every rank calls
+/// it), rank r scores samples [r n / N, (r + 1) n / N) and the counts are summed over the ranks:
+/// every rank returns the accuracy over the whole source.
 std::pair<double, double> classifier_accuracy(VitClassifier& classifier, const ImageSource& source,
                                               const ChannelStats& stats, int64_t batch_size,
-                                              int workers, bool bf16, torch::Device device);
+                                              int workers, bool bf16, torch::Device device,
+                                              DistributedGroup* group = nullptr);
 /// The same over a MemoryImageSource of `dataset`.
 std::pair<double, double> classifier_accuracy(VitClassifier& classifier, const Dataset& dataset,
                                               const ChannelStats& stats, int64_t batch_size,
