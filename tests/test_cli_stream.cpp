@@ -103,6 +103,30 @@ TEST(CliStream, RunStreamsPhotoFolderEndToEnd) {
   EXPECT_EQ(report["config"]["model"]["image_size"], 32);
 }
 
+TEST(CliStream, TcasIsTheSameInMemoryAndStreamed) {
+  // Photo-sized images of varying sizes, resized to 32 px: fitting and counting read the same
+  // center squares normalized by the same statistics whichever storage holds the split.
+  TempDir dir;
+  const std::string data = dir.file("photos");
+  write_photos(data, "train", 20, 3);
+  write_photos(data, "test", 8, 4);
+  std::vector<nlohmann::json> rows;
+  for (const std::string storage : {"memory", "stream"}) {
+    const std::string json = dir.file(storage + ".json");
+    const RunResult r = run_cli(dir, "tcas --data " + data + " --storage " + storage +
+                                         " --image-size 32 --patch-size 8 --tokenizers "
+                                         "pixel-kmeans:8,random:8 --bootstrap 20 --json " + json);
+    ASSERT_EQ(r.status, 0) << r.err;
+    rows.push_back(nlohmann::json::parse(slurp(json)).at("rows"));
+  }
+  ASSERT_EQ(rows[0].size(), 2u);
+  for (size_t i = 0; i < rows[0].size(); ++i) {
+    for (const char* key : {"tcas", "tcas_ci_low", "tcas_ci_high", "k_used", "nmi"}) {
+      EXPECT_EQ(rows[0][i].at(key), rows[1][i].at(key)) << key << " of " << rows[0][i]["name"];
+    }
+  }
+}
+
 TEST(CliStream, UnlabeledFolderPretrainsAndSkipsWhatNeedsLabels) {
   TempDir dir;
   const std::string photos = dir.file("photos");  // a/ and b/ but no split folder: unlabeled

@@ -3,8 +3,10 @@
  * files of any tokenizer (--tokens), and report TCAS with its companions (SPEC section 2, see
  * docs/TCAS.md) and a bootstrap interval over images as an aligned table and, optionally, JSON.
  * Rows scored on the same images are compared, paired, with the row of the lowest TCAS. The
- * split is held in memory or streamed (--storage); every image is read as its center square at
- * the tokenizer's side (kTokenCropRatio), whichever container (folder, archive, shards) holds it.
+ * split is held in memory or streamed (--storage); every image, for fitting and for counting, is
+ * read as its center square at the tokenizer's side (kTokenCropRatio), normalized by statistics
+ * of the same 1000 images on both storages, so folder, archive and shards, in memory or
+ * streamed, give the same table.
  */
 #include <spdlog/spdlog.h>
 
@@ -303,9 +305,10 @@ void run_tcas(const TcasArgs& args, const GlobalOptions& global) {
   const ImageSource& eval = *eval_split.source;
   const ImageSource& fit = *fit_split.source;
   const SplitInfo eval_info = split_info(eval_split), fit_info = split_info(fit_split);
-  const BuildOptions resolved = resolve_fit_options(args.build, fit, global.workers);
+  BuildOptions resolved = resolve_fit_options(args.build, fit, global.workers);
+  resolved.fit.crop_ratio = kTokenCropRatio;
   const ChannelStats stats =
-      split_channel_stats(fit_split, std::nullopt, kChannelStatsSample, resolved.fit.image_size);
+      sampled_channel_stats(fit_split, kChannelStatsSample, resolved.fit.image_size);
   const BootstrapOptions options = bootstrap_options(args, global);
 
   std::vector<ScoredRow> scored;

@@ -33,9 +33,9 @@ void run_fit(FitArgs args, const GlobalOptions& global) {
   const ImageSplit data =
       open_split(args.data, args.split, global, args.build.fit.image_size, args.storage);
   if (request.kind == "label") require_labels(data, "the label tokenizer");
-  const BuildOptions build = resolve_fit_options(args.build, *data.source, global.workers);
-  const ChannelStats stats =
-      split_channel_stats(data, std::nullopt, kChannelStatsSample, build.fit.image_size);
+  BuildOptions build = resolve_fit_options(args.build, *data.source, global.workers);
+  build.fit.crop_ratio = kTokenCropRatio;
+  const ChannelStats stats = sampled_channel_stats(data, kChannelStatsSample, build.fit.image_size);
   auto tokenizer = build_tokenizer(request, *data.source, stats, build, device,
                                    log_kmeans_progress(args.kind));
   tokenizer->save(args.out);

@@ -133,6 +133,10 @@ ChannelStats split_channel_stats(const ImageSplit& split, const std::optional<Ch
                                  int64_t sample, int side) {
   if (given) return *given;
   if (!split.streamed()) return compute_channel_stats(*split.dataset);
+  return sampled_channel_stats(split, sample, side);
+}
+
+ChannelStats sampled_channel_stats(const ImageSplit& split, int64_t sample, int side) {
   const auto start = std::chrono::steady_clock::now();
   const ChannelStats s = estimate_channel_stats(*split.source, sample, 0, side);
   spdlog::info("{}: channel statistics from {} images ({:.1f} s): mean {:.4f} {:.4f} {:.4f}, "

@@ -18,7 +18,8 @@
 
 namespace clustermim {
 
-/// The evaluation crop of `tcas`, `tokens encode` and `tokens show`: the whole center square
+/// The evaluation crop of `tcas`, `tokenizer fit`, `tokens encode` and `tokens show` (fitting and
+/// tokenizing): the whole center square
 /// (crop ratio 1) on both storages (in memory: the identity on images decoded at the tokenizer's
 /// side), so a streamed split gives the same counts from a folder, an archive or shards.
 constexpr float kTokenCropRatio = 1.f;
@@ -68,6 +69,11 @@ ImageSplit open_split(const std::string& spec, const std::string& split,
 /// `side` (0 = 224 when sizes vary).
 ChannelStats split_channel_stats(const ImageSplit& split, const std::optional<ChannelStats>& given,
                                  int64_t sample, int side);
+
+/// Normalization estimated from the same `sample` images of `split` (center squares at side
+/// `side`) whether it is held in memory or streamed, so that what is fitted with it (`tcas`,
+/// `tokenizer fit`) does not depend on the storage; logged.
+ChannelStats sampled_channel_stats(const ImageSplit& split, int64_t sample, int side);
 
 /// Error "<command> needs labels: <source> is unlabeled ..." when `split` has no labels.
 void require_labels(const ImageSplit& split, const std::string& command);

@@ -122,6 +122,7 @@ torch::Tensor sample_patch_features(const FrozenEncoder& teacher, const ImageSou
   pass.image_size = size;
   pass.workers = o.workers;
   pass.max_bad_fraction = o.max_bad_fraction;
+  pass.crop_ratio = o.crop_ratio;
   for_each_eval_batch(sample, stats, pass, device, [&](const TensorBatch& batch) {
     const torch::Tensor f = teacher_patch_features(teacher, batch.images, stats, o.block,
                                                    o.normalize, o.bf16);

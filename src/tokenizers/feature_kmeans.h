@@ -29,6 +29,7 @@ struct FeatureKMeansOptions {
   uint64_t seed = 0;             ///< sampling and k-means++ seed
   int workers = 2;               ///< data-loader threads
   double max_bad_fraction = 0.001;  ///< of the images read that may fail to decode (left out)
+  float crop_ratio = 0.f;        ///< evaluation crop of the images read (0 = source default)
   bool bf16 = true;              ///< teacher forward under bf16 autocast
 };
 

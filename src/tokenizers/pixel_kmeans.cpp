@@ -61,6 +61,7 @@ torch::Tensor sample_patch_vectors(const ImageSource& source, const ChannelStats
   pass.image_size = size;
   pass.workers = o.workers;
   pass.max_bad_fraction = o.max_bad_fraction;
+  pass.crop_ratio = o.crop_ratio;
   for_each_eval_batch(sample, stats, pass, device, [&](const TensorBatch& batch) {
     const torch::Tensor v = patch_vectors(batch.images, o.patch_size, o.normalize_patches);
     parts.push_back(v.reshape({-1, v.size(2)}));

@@ -41,6 +41,8 @@ std::unique_ptr<Tokenizer> build_feature_kmeans(const TokenizerRequest& request,
   o.iterations = options.fit.iterations;
   o.seed = options.fit.seed;
   o.workers = options.fit.workers;
+  o.max_bad_fraction = options.fit.max_bad_fraction;
+  o.crop_ratio = options.fit.crop_ratio;
   CM_REQUIRE(o.image_size % o.patch_size == 0, "patch size ", o.patch_size,
              " does not divide image size ", o.image_size);
   FrozenEncoder teacher =
