@@ -2,8 +2,8 @@
  * Data-parallel training: the environment a rank reads, a two-rank Gloo group inside this process
  * (average, broadcast, barrier), and `clustermim pretrain --nproc 2` against one process with the
  * whole batch: the same loss curve, one metrics file and one set of checkpoints (rank 0's);
- * `clustermim eval finetune --nproc 2` against one process: the same weights and optimizer
- * moments at the end, the same per-epoch evaluation scores (counts summed over the ranks).
+ * `clustermim eval finetune --nproc 2` (stopped and resumed) against one process: the same
+ * weights and optimizer moments at the end, the same per-epoch evaluation scores (counts summed over the ranks).
  */
 #include <gtest/gtest.h>
 
@@ -223,21 +223,25 @@ TEST(DistributedFinetune, TwoProcessesEndWithTheWeightsOfOneProcess) {
                            " --set finetune.bf16=false --set finetune.drop_path=0"
                            " --set finetune.mixup=0 --set finetune.cutmix=0"
                            " --set finetune.warmup_epochs=0.5 --set finetune.blr=0.05";
-  auto finetune = [&](const std::string& out, int nproc) {
+  auto finetune = [&](const std::string& out, int nproc, const std::string& more, bool resumes) {
     const auto r = run_cli(dir, "eval finetune --random-init vit-tiny-28 --nproc " +
-                                    std::to_string(nproc) + " --out " + out + sets);
+                                    std::to_string(nproc) + " --out " + out + sets + more);
     EXPECT_EQ(r.status, 0) << r.err;
     EXPECT_EQ(r.err.find("data-parallel: 2 processes") != std::string::npos, nproc == 2) << r.err;
+    EXPECT_EQ(r.err.find(", resuming") != std::string::npos, resumes) << r.err;
     size_t printed = 0;
     for (size_t at = r.out.find("fine-tuned "); at != std::string::npos;
          at = r.out.find("fine-tuned ", at + 1)) {
       ++printed;
     }
     EXPECT_EQ(printed, 1u) << "rank 0 alone prints: " << r.out;
-    return nlohmann::json::parse(testing::slurp(out + "/finetune.json"));
+    const std::string scores = testing::slurp(out + "/finetune.json");  // none before an epoch ends
+    return scores.empty() ? nlohmann::json() : nlohmann::json::parse(scores);
   };
-  const nlohmann::json one = finetune(dir.file("one"), 1);
-  const nlohmann::json two = finetune(dir.file("two"), 2);
+  const nlohmann::json one = finetune(dir.file("one"), 1, "", false);
+  // Two processes stopped in the first epoch (step 3 of 4), then resumed by the same command.
+  finetune(dir.file("two"), 2, " --set finetune.max_steps=3", false);
+  const nlohmann::json two = finetune(dir.file("two"), 2, "", true);
   ASSERT_EQ(one.at("epochs").size(), 2u);
   EXPECT_EQ(two.at("epochs").size(), 2u);
   EXPECT_EQ(two.at("steps"), one.at("steps"));
