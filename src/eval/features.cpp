@@ -124,11 +124,6 @@ void check_feature_set(const FeatureSet& set, int64_t num_classes, const std::st
              high.item<int64_t>(), "]");
 }
 
-int64_t count_topk_hits(const torch::Tensor& scores, const torch::Tensor& labels, int64_t k) {
-  const torch::Tensor top = std::get<1>(scores.topk(std::min(k, scores.size(1)), 1));
-  return top.eq(labels.unsqueeze(1)).any(1).sum().item<int64_t>();
-}
-
 void save_features(const std::string& path, const PooledFeatures& features,
                    const nlohmann::json& meta) {
   CM_REQUIRE(features.cls.features.defined() && features.mean.features.defined() &&

@@ -100,10 +100,6 @@ PooledFeatures extract_features(const EncodeFn& encode, const Dataset& dataset,
 /// [N, D] with N >= 1 and integer labels [N] in [0, num_classes).
 void check_feature_set(const FeatureSet& set, int64_t num_classes, const std::string& what);
 
-/// Rows of `scores` [B, C] whose `labels` [B] (int64, same device) is among the `k` highest
-/// scores: the top-1 / top-5 hit count both protocols report (k is clamped to C).
-int64_t count_topk_hits(const torch::Tensor& scores, const torch::Tensor& labels, int64_t k);
-
 /// Writes a "CMFT" feature file atomically (features as F16 when they are float16, else F32);
 /// `meta` is stored as given (e.g. checkpoint, split).
 void save_features(const std::string& path, const PooledFeatures& features,

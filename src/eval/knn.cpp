@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "core/error.h"
+#include "train/classifier.h"
 
 namespace clustermim {
 

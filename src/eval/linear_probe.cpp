@@ -10,6 +10,7 @@
 #include <chrono>
 
 #include "core/error.h"
+#include "train/classifier.h"
 #include "train/schedule.h"
 
 namespace clustermim {

@@ -9,7 +9,7 @@
 #include "core/error.h"
 #include "data/subset.h"
 #include "models/mim.h"
-#include "tokenizers/source_subset.h"
+#include "data/source_subset.h"
 
 namespace clustermim {
 

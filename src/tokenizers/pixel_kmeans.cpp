@@ -7,7 +7,7 @@
 #include "backend/tensor_io.h"
 #include "core/error.h"
 #include "data/subset.h"
-#include "tokenizers/source_subset.h"
+#include "data/source_subset.h"
 #include "io/tensor_file.h"
 #include "models/patchify.h"
 

@@ -13,7 +13,7 @@
 #include "io/file_util.h"
 #include "metrics/tcas.h"
 #include "tokenizers/prepared_tokenizer.h"
-#include "tokenizers/source_subset.h"
+#include "data/source_subset.h"
 #include "tokenizers/tokenizer_factory.h"
 
 namespace clustermim {

@@ -65,4 +65,9 @@ void VitClassifierImpl::load_encoder(VisionTransformer& pretrained) {
   copy_all(encoder_->named_buffers(), pretrained->named_buffers());
 }
 
+int64_t count_topk_hits(const torch::Tensor& scores, const torch::Tensor& labels, int64_t k) {
+  const torch::Tensor top = std::get<1>(scores.topk(std::min(k, scores.size(1)), 1));
+  return top.eq(labels.unsqueeze(1)).any(1).sum().item<int64_t>();
+}
+
 }  // namespace clustermim

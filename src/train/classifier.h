@@ -25,6 +25,11 @@ struct ClassifierConfig {
   std::string pooling = "avg";  ///< "avg" (patch-token mean + fc_norm, MAE) | "cls" (norm, token 0)
 };
 
+/// Rows of `scores` [B, C] whose `labels` [B] (int64, same device) is among the `k` highest
+/// scores: the top-1 / top-5 hit count that fine-tuning, k-NN and the linear probe report (k is
+/// clamped to C).
+int64_t count_topk_hits(const torch::Tensor& scores, const torch::Tensor& labels, int64_t k);
+
 /// Error unless the config is buildable (encoder valid, >= 1 class, pooling known).
 void validate_classifier_config(const ClassifierConfig& config);
 

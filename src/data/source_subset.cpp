@@ -1,7 +1,7 @@
 /*
  * Views of chosen samples of an ImageSource (see source_subset.h).
  */
-#include "tokenizers/source_subset.h"
+#include "data/source_subset.h"
 
 #include "core/error.h"
 #include "core/fingerprint.h"
