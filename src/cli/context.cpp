@@ -87,11 +87,13 @@ ImageSplit open_split(const std::string& spec, const std::string& split, const G
     ImageSplit streamed = open_image_split(spec, split, options);
     const int side = first_side(*streamed.source);
     const double gb = static_cast<double>(streamed.source->size()) * side * side * 3 / 1e9;
-    if (side == 0 || gb > memory_budget_gb) {
+    if (side == 0) {
+      spdlog::info("{}: no image size given and the first image does not decode: streamed",
+                   streamed.source->name());
+    } else if (gb > memory_budget_gb) {
       spdlog::info("{}: no image size given; about {:.2f} GB decoded at the first image's {} px, "
                    "over the memory budget {} GB: streamed",
                    streamed.source->name(), gb, side, memory_budget_gb);
-      options.storage = Storage::kStream;
     } else {
       options.storage = Storage::kMemory;
       options.dataset.image_size = side;

@@ -179,7 +179,7 @@ done
 "$bin" "${global[@]}" data info --split train --data "$work/bad/images" >/dev/null 2>"$work/bad/img.err"
 status=$?
 ok=1
-[[ $status -ne 0 ]] && grep -q "error: .*could be decoded" "$work/bad/img.err" && ok=0
+[[ $status -ne 0 ]] && grep -q "error: .*decod" "$work/bad/img.err" && ok=0
 record "only corrupt images" "an image folder of 5 broken files" "exit $status, rejected, not trained on" $ok
 
 echo
