@@ -48,11 +48,6 @@ Provenance tokenizer_provenance(const TokenizerRequest& request, const ImageSour
   return p.set("tokenizer.normalize_features", o.normalize_features ? "true" : "false");
 }
 
-Provenance tokenizer_provenance(const TokenizerRequest& request, const Dataset& fit_split,
-                                const BuildOptions& o) {
-  return tokenizer_provenance(request, MemoryImageSource(fit_split), o);
-}
-
 std::string tokenizer_digest(const Tokenizer& tokenizer) {
   TensorFile file = tokenizer.to_file();
   file.meta.erase("fit");

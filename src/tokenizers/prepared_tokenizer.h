@@ -24,9 +24,6 @@ namespace clustermim {
 /// agree, so a run folder never mixes tokenizers fitted on different pixels).
 Provenance tokenizer_provenance(const TokenizerRequest& request, const ImageSource& fit_split,
                                 const BuildOptions& options);
-/// The same over an in-memory Dataset.
-Provenance tokenizer_provenance(const TokenizerRequest& request, const Dataset& fit_split,
-                                const BuildOptions& options);
 
 /// A hash of the tokenizer's definition and fitted state (its file's tensors and metadata, fit
 /// statistics left out): an ingredient of what is trained on its tokens.

@@ -111,14 +111,6 @@ nlohmann::json prepare_block_choice(const std::string& choice_file, const std::s
   return choice;
 }
 
-nlohmann::json prepare_block_choice(const std::string& choice_file, const std::string& teacher,
-                                    const std::string& rule, const FeatureKMeansOptions& base,
-                                    const Dataset& train, const ChannelStats& stats,
-                                    const std::string& fresh_hint, torch::Device device) {
-  return prepare_block_choice(choice_file, teacher, rule, base, MemoryImageSource(train), stats,
-                              fresh_hint, device);
-}
-
 std::unique_ptr<Tokenizer> prepare_round_tokenizer(const std::string& teacher,
                                                    const FeatureKMeansOptions& o,
                                                    const ImageSource& train,
@@ -140,16 +132,6 @@ std::unique_ptr<Tokenizer> prepare_round_tokenizer(const std::string& teacher,
   spdlog::info("round tokenizer: feature-kmeans (K = {}) on {} block {} -> {}",
                tokenizer->spec().vocab, teacher, o.block, saved);
   return tokenizer;
-}
-
-std::unique_ptr<Tokenizer> prepare_round_tokenizer(const std::string& teacher,
-                                                   const FeatureKMeansOptions& o,
-                                                   const Dataset& train, const ChannelStats& stats,
-                                                   const std::string& saved,
-                                                   const std::string& fresh_hint,
-                                                   torch::Device device) {
-  return prepare_round_tokenizer(teacher, o, MemoryImageSource(train), stats, saved, fresh_hint,
-                                 device);
 }
 
 }  // namespace clustermim

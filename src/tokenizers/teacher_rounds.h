@@ -45,11 +45,6 @@ nlohmann::json prepare_block_choice(const std::string& choice_file, const std::s
                                     const std::string& rule, const FeatureKMeansOptions& base,
                                     const ImageSource& train, const ChannelStats& stats,
                                     const std::string& fresh_hint, torch::Device device);
-/// The same over an in-memory Dataset.
-nlohmann::json prepare_block_choice(const std::string& choice_file, const std::string& teacher,
-                                    const std::string& rule, const FeatureKMeansOptions& base,
-                                    const Dataset& train, const ChannelStats& stats,
-                                    const std::string& fresh_hint, torch::Device device);
 
 /// The round's feature tokenizer: `saved` when it was made from the same teacher file, block and
 /// settings (checked as above), else fitted on `train` from checkpoint `teacher` at `o.block`
@@ -58,13 +53,6 @@ std::unique_ptr<Tokenizer> prepare_round_tokenizer(const std::string& teacher,
                                                    const FeatureKMeansOptions& o,
                                                    const ImageSource& train,
                                                    const ChannelStats& stats,
-                                                   const std::string& saved,
-                                                   const std::string& fresh_hint,
-                                                   torch::Device device);
-/// The same over an in-memory Dataset.
-std::unique_ptr<Tokenizer> prepare_round_tokenizer(const std::string& teacher,
-                                                   const FeatureKMeansOptions& o,
-                                                   const Dataset& train, const ChannelStats& stats,
                                                    const std::string& saved,
                                                    const std::string& fresh_hint,
                                                    torch::Device device);

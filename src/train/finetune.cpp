@@ -494,12 +494,6 @@ Provenance finetune_provenance(VitClassifier& classifier, const ImageSource& tra
   return p;
 }
 
-Provenance finetune_provenance(VitClassifier& classifier, const Dataset& train, const Dataset& test,
-                               const ChannelStats& stats, const FinetuneOptions& options) {
-  return finetune_provenance(classifier, MemoryImageSource(train), MemoryImageSource(test), stats,
-                             options);
-}
-
 FinetuneResult finetune(VitClassifier& classifier, const ImageSource& train,
                         const ImageSource& test, const ChannelStats& stats,
                         const FinetuneOptions& options, torch::Device device,

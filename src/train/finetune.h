@@ -135,9 +135,6 @@ std::pair<double, double> classifier_accuracy(VitClassifier& classifier, const D
 Provenance finetune_provenance(VitClassifier& classifier, const ImageSource& train,
                                const ImageSource& test, const ChannelStats& stats,
                                const FinetuneOptions& options);
-/// The same over MemoryImageSources of `train` and `test`.
-Provenance finetune_provenance(VitClassifier& classifier, const Dataset& train, const Dataset& test,
-                               const ChannelStats& stats, const FinetuneOptions& options);
 
 /// Fine-tunes `classifier` (moved to `device` first) on `train`, evaluating on `test` after
 /// every epoch (classifier_accuracy). `config` is stored in checkpoints with the provenance under

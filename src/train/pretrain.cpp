@@ -411,12 +411,6 @@ Provenance pretrain_provenance(const MimConfig& model, const Tokenizer* tokenize
   return p;
 }
 
-Provenance pretrain_provenance(const MimConfig& model, const Tokenizer* tokenizer,
-                               const Dataset& train, const ChannelStats& stats,
-                               const PretrainOptions& options) {
-  return pretrain_provenance(model, tokenizer, MemoryImageSource(train), stats, options);
-}
-
 PretrainResult pretrain(MimModel& model, const Tokenizer* tokenizer, const ImageSource& train,
                         const ChannelStats& stats, const PretrainOptions& options,
                         torch::Device device, const nlohmann::json& config,

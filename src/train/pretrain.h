@@ -88,10 +88,6 @@ struct PretrainResult {
 Provenance pretrain_provenance(const MimConfig& model, const Tokenizer* tokenizer,
                                const ImageSource& train, const ChannelStats& stats,
                                const PretrainOptions& options);
-/// The same over a MemoryImageSource of `train`.
-Provenance pretrain_provenance(const MimConfig& model, const Tokenizer* tokenizer,
-                               const Dataset& train, const ChannelStats& stats,
-                               const PretrainOptions& options);
 
 /// Trains `model` on `train` (moved to `device` first, so the optimizer state is built there),
 /// whose random crops are resized to the model's image size. `tokenizer` supplies targets when
