@@ -6,7 +6,7 @@
 # machine that produced them. A row with a record is skipped, an interrupted one resumes from its
 # checkpoints, so the script can be rerun until it has done everything.
 #
-#   scripts/study.sh [cifar10|fashion-mnist] [--only ROW] [--jobs N] [--list]   run (or list) rows
+#   scripts/study.sh [cifar10|cifar10-finetune|fashion-mnist] [--only ROW] [--jobs N] [--list]
 #   scripts/study.sh --report                                        docs/STUDY.md + plots
 #
 # --jobs N runs N rows at a time (default 1): on a GPU the study's small models leave the device
@@ -24,7 +24,7 @@ bin=${CLUSTERMIM:-build/clustermim}
 dataset=cifar10 only="" list=0 report=0 jobs=1
 while (($#)); do
   case "$1" in
-    cifar10|fashion-mnist) dataset=$1 ;;
+    cifar10|cifar10-finetune|fashion-mnist) dataset=$1 ;;
     --only) only=$2; shift ;;
     --jobs) jobs=$2; shift ;;
     --list) list=1 ;;
@@ -77,6 +77,17 @@ PY
 # name|--set overrides (space-separated)|needs the teacher; in the order they start (pixel-64,
 # the longest, first; the claims' two-seed comparisons early).
 rows() {
+  if [[ $dataset == cifar10-finetune ]]; then
+    local seed
+    for seed in 0 1; do
+      local suffix="" sets="finetune.seed=$seed"
+      ((seed == 0)) || suffix=-s$seed sets="$sets pretrain.seed=$seed tokenizer.seed=$seed"
+      echo "pixel-64$suffix|tokenizer.kind=pixel-kmeans tokenizer.vocab=64 run.rounds=2 $sets|"
+      echo "mae$suffix|run.methods=[\"mae\"] model.norm_pix=false $sets|"
+      echo "random-init$suffix|run.methods=[\"random-init\"] $sets|"
+    done
+    return
+  fi
   echo "pixel-64|tokenizer.kind=pixel-kmeans tokenizer.vocab=64 run.rounds=2|"
   echo "mae|run.methods=[\"mae\"] model.norm_pix=false|"
   echo "pixel-64-s1|tokenizer.kind=pixel-kmeans tokenizer.vocab=64 pretrain.seed=1 tokenizer.seed=1|"
@@ -165,7 +176,7 @@ run_row() {
 
 # With CLUSTERMIM set (a binary built elsewhere, e.g. scripts/gpu_check.sh's build-gpu), no build.
 ((list)) || [[ -n ${CLUSTERMIM:-} ]] || make build >/dev/null
-((list)) || [[ $dataset != cifar10 || -e ../shared/datasets/cifar10-jpg.tar.gz ]] ||
+((list)) || [[ $dataset != cifar10* || -e ../shared/datasets/cifar10-jpg.tar.gz ]] ||
   { echo "study: ../shared/datasets/cifar10-jpg.tar.gz not found (configs/study-cifar10.toml)" >&2; exit 2; }
 for s in 1 2 3; do
   while IFS='|' read -r name sets needs; do

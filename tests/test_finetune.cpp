@@ -2,8 +2,8 @@
  * Fine-tuning (issue 18): the layer-decay groups are MAE's lr_decay.py, AdamW applies each
  * parameter's lr scale, a short fine-tune of a tiny ViT on a separable synthetic set beats its
  * initialization, a run stopped half-way and resumed reproduces the uninterrupted one exactly
- * (and refuses other starting weights), and `eval finetune` writes its JSON and rejects two
- * model sources with one error line.
+ * (and refuses other starting weights), finetune.train_images trains on a sample of the split,
+ * and `eval finetune` writes its JSON and rejects two model sources with one error line.
  */
 #include <gtest/gtest.h>
 
@@ -166,6 +166,31 @@ TEST(Finetune, ResumeReproducesUninterruptedRun) {
              r1.checkpoint);
   });
   EXPECT_NE(why.find("init"), std::string::npos) << why;
+}
+
+TEST(Finetune, TrainImagesSamplesTheTrainingSplit) {
+  const Dataset train = testing::make_color_dataset(48, 8, 4, 1);
+  const Dataset test = testing::make_color_dataset(16, 8, 4, 2);
+  const ChannelStats stats = compute_channel_stats(train);
+  TempDir dir;
+  FinetuneOptions o = tiny_options(dir.path());
+  o.train_images = 16;  // one batch of 16 per epoch instead of three
+  torch::manual_seed(3);
+  VitClassifier model(tiny_classifier());
+  const FinetuneResult r = finetune(model, train, test, stats, o, torch::kCPU, {});
+  EXPECT_EQ(r.steps, 2);
+
+  FinetuneOptions other = tiny_options(dir.path());
+  other.train_images = 32;
+  torch::manual_seed(3);
+  VitClassifier again(tiny_classifier());
+  const std::string why = testing::error_of([&] {
+    finetune(again, train, test, stats, other, torch::kCPU, {}, r.checkpoint);
+  });
+  EXPECT_NE(why.find("train_images"), std::string::npos) << why;
+  other.train_images = -1;
+  EXPECT_NE(testing::error_of([&] { validate(other); }).find("finetune.train_images"),
+            std::string::npos);
 }
 
 TEST(FinetuneCli, WritesScoresAndRejectsTwoSources) {

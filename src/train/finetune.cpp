@@ -15,6 +15,7 @@
 #include "core/progress.h"
 #include "data/loader.h"
 #include "data/source_subset.h"
+#include "data/subset.h"
 #include "io/file_util.h"
 #include "train/adamw.h"
 #include "train/checkpoint.h"
@@ -162,11 +163,17 @@ class Trainer {
         world_(o.group != nullptr ? o.group->world_size() : 1),
         rank_(o.group != nullptr ? o.group->rank() : 0),
         main_(rank_ == 0),
+        train_(train, sample_indices(train.size(), o.train_images > 0 ? o.train_images
+                                                                      : train.size(), o.seed)),
         optimizer_(param_groups_lrd(*classifier, classifier->config().encoder.depth, o.layer_decay),
                    AdamWOptions{0.9, 0.999, 1e-8, o.weight_decay}),
-        loader_(train, loader_options(classifier->config(), stats, o)) {
+        loader_(train_, loader_options(classifier->config(), stats, o)) {
     CM_REQUIRE(loader_.batches_per_epoch() > 0, "finetune: '", train.name(), "' has fewer than ",
-               o.batch_size, " images (one batch)");
+               o.batch_size, " training images (one batch)");
+    if (train_.size() < train.size() && main_) {
+      spdlog::info("finetune: training on {} of the {} images of '{}' (finetune.train_images)",
+                   train_.size(), train.size(), train.name());
+    }
     for (const ImageSource* source : {&train, &test}) {
       CM_REQUIRE(source->num_classes() > 0, "finetune: '", source->name(),
                  "' is unlabeled; fine-tuning needs labels");
@@ -394,6 +401,7 @@ class Trainer {
   int world_;  ///< processes in the data-parallel group (1 = alone)
   int rank_;   ///< this process's rank (0 alone)
   bool main_;  ///< rank 0 (or alone): logs, writes metrics, finetune.json and checkpoints
+  SubsetImageSource train_;  ///< the training images used (finetune.train_images)
   AdamW optimizer_;
   BatchLoader loader_;
   TrainPosition position_;
@@ -409,6 +417,8 @@ class Trainer {
 void validate(const FinetuneOptions& o) {
   CM_REQUIRE(o.epochs >= 1 && o.batch_size >= 1 && o.eval_batch >= 1,
              "finetune.epochs, finetune.batch_size and the eval batch must be >= 1");
+  CM_REQUIRE(o.train_images >= 0, "finetune.train_images must be >= 0 (0 = all), got ",
+             o.train_images);
   CM_REQUIRE(o.blr > 0 && o.min_lr >= 0 && o.warmup_epochs >= 0 && o.weight_decay >= 0 &&
                  o.clip_grad >= 0,
              "finetune: blr must be > 0; min_lr, warmup_epochs, weight_decay, clip_grad >= 0");
@@ -471,7 +481,8 @@ Provenance finetune_provenance(VitClassifier& classifier, const ImageSource& tra
   p.set("data.train", train.identity());
   p.set("data.test", test.identity());
   p.set_all("stats", nlohmann::json{{"mean", stats.mean}, {"std", stats.std}});
-  p.set_all("finetune", nlohmann::json{{"batch_size", o.batch_size}, {"blr", o.blr},
+  p.set_all("finetune", nlohmann::json{{"batch_size", o.batch_size},
+                                       {"train_images", o.train_images}, {"blr", o.blr},
                                        {"min_lr", o.min_lr}, {"warmup_epochs", o.warmup_epochs},
                                        {"layer_decay", o.layer_decay},
                                        {"weight_decay", o.weight_decay},

@@ -52,6 +52,8 @@ class DistributedGroup;
 struct FinetuneOptions {
   int64_t epochs = 10;           ///< MAE: 100 (ViT-B); 10 here so that a default run fits a CPU
   int64_t batch_size = 256;      ///< global batch (MAE: 1024 = 64 x 16 GPUs)
+  int64_t train_images = 0;      ///< train on this many training images, a uniform sample drawn
+                                 ///< by `seed` (the few-label regime); 0 = all of them
   double blr = 5e-4;             ///< base lr; lr = blr * batch_size / 256
   double min_lr = 1e-6;          ///< lr at the end of the cosine
   double warmup_epochs = 5.0;    ///< linear warmup length, in epochs
