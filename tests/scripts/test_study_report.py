@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """scripts/study_report.py on hand-built study records: the table (round 2 of pixel-64 becomes the
 feature-64 row, seeds are averaged), Spearman's rho of TCAS with accuracy, the claim verdicts, the
-seed-spread yardstick and the SPEC section 7 comparison. Exits 77 (CTest: skipped) when the
+seed-spread yardstick and the SPEC section 7 comparison; the fine-tuning grid's section (fine-tune
+top-1, the gain over scratch per seed, the claims under fine-tuning, the 3-point target) and a
+header dated by the newest record, so that the same records give the same bytes. Exits 77 (CTest: skipped) when the
 report's plotting and statistics libraries are not installed (scripts/setup.sh --bench).
 """
 import importlib.util
@@ -49,18 +51,65 @@ def build_tree(records):
     write_report(root, "random-init", [row("random-init", 0.46, tokenizer="-")])
 
 
+FINETUNE_CONFIG = {"pretrain": {"epochs": 2}, "eval": {"finetune_epochs": 3},
+                   "finetune": {"train_images": 5000, "batch_size": 64},
+                   "data": {"dataset": "../shared/datasets/cifar10-jpg.tar.gz"}}
+NEWEST = "2026-02-03 04:05 UTC"
+
+
+def finetune_row(method, knn, linear, top1, pretrain_s=600.0):
+    """A report.json row of the fine-tuning grid (random-init: no pretraining time)."""
+    r = dict(method=method, knn_top1=knn, linear_top1=linear, finetune_top1=top1,
+             finetune_top1_last=top1 - 0.02, finetune_s=120.0, finetune_epochs=3, eval_s=60.0)
+    if pretrain_s is not None:
+        r["pretrain_s"] = pretrain_s
+    return r
+
+
+def write_finetune_report(root, name, rows, machine=MACHINE):
+    """A record of the fine-tuning grid: every report shares its config and 1000 s of wall time."""
+    os.makedirs(root, exist_ok=True)
+    report = {"command": f"clustermim run configs/study-cifar10-finetune.toml --out {name}",
+              "config": FINETUNE_CONFIG, "machine": machine, "rows": rows, "wall_s": 1000.0}
+    with open(os.path.join(root, f"{name}.json"), "w") as f:
+        json.dump(report, f)
+
+
+def build_finetune_tree(records, pixel_s1_top1=0.64):
+    """Two seeds of pixel-64 (both rounds), MAE and random-init. Fine-tune top-1: pixel-64 .60 /
+    `pixel_s1_top1`, feature-64 .63 / .65, mae .55 / .53, random-init .50 / .52."""
+    root = os.path.join(records, "cifar10-finetune")
+    write_finetune_report(root, "pixel-64", [finetune_row("clustermim", 0.40, 0.45, 0.60),
+                                             finetune_row("clustermim-r2", 0.42, 0.47, 0.63)])
+    write_finetune_report(root, "pixel-64-s1", [finetune_row("clustermim", 0.41, 0.46, pixel_s1_top1),
+                                                finetune_row("clustermim-r2", 0.42, 0.47, 0.65)])
+    write_finetune_report(root, "mae", [finetune_row("mae", 0.44, 0.50, 0.55)])
+    write_finetune_report(root, "mae-s1", [finetune_row("mae", 0.44, 0.51, 0.53)],
+                          dict(MACHINE, date=NEWEST))
+    write_finetune_report(root, "random-init", [finetune_row("random-init", 0.30, 0.35, 0.50, None)])
+    write_finetune_report(root, "random-init-s1",
+                          [finetune_row("random-init", 0.30, 0.35, 0.52, None)])
+
+
+def render(records, out):
+    """The report the script writes for `records` at `out`."""
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    subprocess.run([sys.executable, SCRIPT, "--records", records, "--out", out], check=True,
+                   stdout=subprocess.DEVNULL)
+    with open(out) as f:
+        return f.read()
+
+
 class StudyReportTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.TemporaryDirectory()
         records = os.path.join(cls.tmp.name, "records")
         build_tree(records)
+        build_finetune_tree(records)
+        cls.records = records
         cls.out = os.path.join(cls.tmp.name, "docs", "STUDY.md")
-        os.makedirs(os.path.dirname(cls.out))
-        subprocess.run([sys.executable, SCRIPT, "--records", records, "--out", cls.out], check=True,
-                       stdout=subprocess.DEVNULL)
-        with open(cls.out) as f:
-            cls.text = f.read()
+        cls.text = render(records, cls.out)
 
     @classmethod
     def tearDownClass(cls):
@@ -107,6 +156,69 @@ class StudyReportTest(unittest.TestCase):
         gpu = dict(MACHINE, device="cuda", gpu="NVIDIA H200")
         self.assertEqual(module.machine_name({"machine": gpu}),
                          "Test CPU, 2 cores, device cuda (NVIDIA H200)")
+
+
+    def test_header_dated_by_newest_record_and_reproducible(self):
+        self.assertIn(f"report.json), made up to {NEWEST}; do not edit by hand.", self.text)
+        self.assertIn("`scripts/study.sh [cifar10|cifar10-finetune|fashion-mnist]`", self.text)
+        again = render(self.records, os.path.join(self.tmp.name, "again", "STUDY.md"))
+        self.assertEqual(again, self.text)
+
+    def test_finetune_section_follows_cifar10(self):
+        self.assertLess(self.text.index("## cifar10\n"), self.text.index("## cifar10: fine-tuning\n"))
+        self.assertIn("Budget: 2 pretraining epochs on the whole training split without labels, then"
+                      " 3 fine-tuning epochs on the labels of 5000 training images (batch 64), scored"
+                      " on the test split after every epoch; 60 min of pretraining steps and 16 min"
+                      " of fine-tuning steps in all.", self.text)
+
+    def test_finetune_table(self):
+        ft = self.text[self.text.index("## cifar10: fine-tuning"):]
+        command = "`clustermim run configs/study-cifar10-finetune.toml --out"
+        self.assertIn("| pixel-64 | 40.5 ± 0.5 | 45.5 ± 0.5 | 62.0 ± 2.0 | 60.0 ± 2.0 | +11.0 ± 1.0"
+                      f" | 2 | 10.0 | 2.0 | {command} pixel-64` |", ft)
+        self.assertIn("| feature-64 | 42.0 ± 0.0 | 47.0 ± 0.0 | 64.0 ± 1.0 | 62.0 ± 1.0 | +13.0 ± 0.0 | 2 |", ft)
+        self.assertIn("| mae | 44.0 ± 0.0 | 50.5 ± 0.5 | 54.0 ± 1.0 | 52.0 ± 1.0 | +3.0 ± 2.0 | 2 |", ft)
+        self.assertIn(f"| random-init | 30.0 ± 0.0 | 35.0 ± 0.0 | 51.0 ± 1.0 | 49.0 ± 1.0 | - | 2 | - | 2.0 |"
+                      f" {command} random-init` |", ft)
+        rows = [line.split(" | ")[0] for line in ft.splitlines() if line.startswith("| ")][1:]
+        self.assertEqual(rows, ["| pixel-64", "| feature-64", "| mae", "| random-init"])
+
+    def test_finetune_claims(self):
+        # The linear probe would contradict claim 1 (45.5 vs 50.5); fine-tuning supports it.
+        self.assertIn("1. *ClusterMIM Pixel beats MAE*: supported. Fine-tune top-1: pixel-64 62.0 %"
+                      " vs mae 54.0 % (+8.0 points; seed noise ±3.0).", self.text)
+        self.assertIn("pixel tokens*: not decided. feature-64 64.0 % vs pixel-64 62.0 % (+2.0"
+                      " points; seed noise ±3.0): within seed noise.", self.text)
+
+    def test_finetune_target_and_cost(self):
+        self.assertIn("- pixel-64: seed 0 +10.0, seed 1 +12.0 points: met.", self.text)
+        self.assertIn("- feature-64: seed 0 +13.0, seed 1 +13.0 points: met.", self.text)
+        self.assertIn("89.8 % after long pretraining against 74.1 % from scratch", self.text)
+        self.assertIn("Cost: the 6 records took 1.7 h of wall time in all", self.text)
+
+    def test_finetune_target_not_met_when_one_seed_falls_short(self):
+        records = os.path.join(self.tmp.name, "short")
+        build_finetune_tree(records, pixel_s1_top1=0.54)
+        text = render(records, os.path.join(self.tmp.name, "short-docs", "STUDY.md"))
+        self.assertIn("- pixel-64: seed 0 +10.0, seed 1 +2.0 points: not met.", text)
+        self.assertIn("- feature-64: seed 0 +13.0, seed 1 +13.0 points: met.", text)
+        self.assertNotIn("## cifar10\n", text)
+
+    def test_finetune_gain_only_where_scratch_ran_at_that_seed(self):
+        records = os.path.join(self.tmp.name, "one-scratch")
+        build_finetune_tree(records)
+        os.remove(os.path.join(records, "cifar10-finetune", "random-init-s1.json"))
+        text = render(records, os.path.join(self.tmp.name, "one-scratch-docs", "STUDY.md"))
+        self.assertIn("| pixel-64 | 40.5 ± 0.5 | 45.5 ± 0.5 | 62.0 ± 2.0 | 60.0 ± 2.0 | +10.0 | 2 |", text)
+        self.assertIn("- pixel-64: seed 0 +10.0 points: met.", text)
+
+    def test_no_finetune_section_without_records(self):
+        records = os.path.join(self.tmp.name, "empty")
+        build_tree(records)
+        os.makedirs(os.path.join(records, "cifar10-finetune"))
+        text = render(records, os.path.join(self.tmp.name, "empty-docs", "STUDY.md"))
+        self.assertIn("## cifar10\n", text)
+        self.assertNotIn("fine-tuning", text)
 
 
 if __name__ == "__main__":
