@@ -24,7 +24,7 @@ nlohmann::json finetune_view(const FinetuneOptions& f) {
   const AugmentOptions& crop = f.augment.crop;
   const RandAugmentOptions& ra = f.augment.rand_augment;
   const MixupOptions& m = f.mixup;
-  return {f.epochs, f.batch_size, f.blr, f.min_lr, f.warmup_epochs, f.layer_decay,
+  return {f.epochs, f.batch_size, f.train_images, f.accum_steps, f.blr, f.min_lr, f.warmup_epochs, f.layer_decay,
           f.weight_decay, f.drop_path, f.pooling, f.clip_grad, f.bf16, f.seed, f.eval_batch,
           f.workers, f.out_dir, f.keep_checkpoints, f.checkpoint_every, f.max_steps,
           f.max_bad_steps, crop.scale_min, crop.scale_max, crop.ratio_min, crop.ratio_max,

@@ -2,7 +2,8 @@
  * Fine-tuning (issue 18): the layer-decay groups are MAE's lr_decay.py, AdamW applies each
  * parameter's lr scale, a short fine-tune of a tiny ViT on a separable synthetic set beats its
  * initialization, a run stopped half-way and resumed reproduces the uninterrupted one exactly
- * (and refuses other starting weights), finetune.train_images trains on a sample of the split,
+ * (and refuses other starting weights), gradient accumulation equals
+ * one step of the whole batch, finetune.train_images trains on a sample of the split,
  * and `eval finetune` writes its JSON and rejects two model sources with one error line.
  */
 #include <gtest/gtest.h>
@@ -166,6 +167,42 @@ TEST(Finetune, ResumeReproducesUninterruptedRun) {
              r1.checkpoint);
   });
   EXPECT_NE(why.find("init"), std::string::npos) << why;
+}
+
+TEST(Finetune, AccumulatedStepsEqualOneStepOfTheWholeBatch) {
+  const Dataset train = testing::make_color_dataset(32, 8, 4, 1);
+  const Dataset test = testing::make_color_dataset(16, 8, 4, 2);
+  const ChannelStats stats = compute_channel_stats(train);
+  ClassifierConfig config = tiny_classifier();
+  config.encoder.drop_path = 0;  // no per-micro-batch draws: the two runs see the same network
+  auto run = [&](int64_t batch_size, int64_t accum_steps, VitClassifier& model) {
+    TempDir dir;
+    FinetuneOptions o = tiny_options(dir.path());
+    o.epochs = 1;
+    o.warmup_epochs = 0;
+    o.batch_size = batch_size;
+    o.accum_steps = accum_steps;
+    o.mixup.prob = 0;  // nor per-micro-batch mixing
+    torch::manual_seed(5);
+    model = VitClassifier(config);
+    return finetune(model, train, test, stats, o, torch::kCPU, {});
+  };
+  VitClassifier whole(nullptr), accumulated(nullptr);
+  const FinetuneResult a = run(16, 1, whole);
+  const FinetuneResult b = run(8, 2, accumulated);
+  EXPECT_EQ(a.steps, 2);
+  EXPECT_EQ(b.steps, 2);
+  EXPECT_NEAR(a.epochs.at(0).train_loss, b.epochs.at(0).train_loss, 1e-5);
+  for (const auto& p : whole->named_parameters()) {
+    torch::Tensor mine = p.value(), other = accumulated->named_parameters()[p.key()];
+    if (p.key().find("qkv.bias") != std::string::npos) {  // keys' bias: rounding noise (softmax)
+      const int64_t dim = mine.size(0) / 3;
+      mine = torch::cat({mine.narrow(0, 0, dim), mine.narrow(0, 2 * dim, dim)});
+      other = torch::cat({other.narrow(0, 0, dim), other.narrow(0, 2 * dim, dim)});
+    }
+    EXPECT_TRUE(torch::allclose(mine, other, 1e-4, 1e-5))
+        << p.key() << " max diff " << (mine - other).abs().max().item<double>();
+  }
 }
 
 TEST(Finetune, TrainImagesSamplesTheTrainingSplit) {

@@ -74,7 +74,7 @@ nlohmann::json finetune_defaults() {
   const RandAugmentOptions& ra = f.augment.rand_augment;
   const MixupOptions& m = f.mixup;
   return {{"epochs", f.epochs}, {"batch_size", f.batch_size},
-          {"train_images", f.train_images}, {"blr", f.blr},
+          {"train_images", f.train_images}, {"accum_steps", f.accum_steps}, {"blr", f.blr},
           {"min_lr", f.min_lr}, {"warmup_epochs", f.warmup_epochs},
           {"layer_decay", f.layer_decay}, {"weight_decay", f.weight_decay},
           {"drop_path", f.drop_path}, {"pooling", f.pooling}, {"clip_grad", f.clip_grad},
@@ -316,6 +316,7 @@ FinetuneOptions finetune_options(const nlohmann::json& c, const std::string& out
   o.epochs = f["epochs"].get<int64_t>();
   o.batch_size = f["batch_size"].get<int64_t>();
   o.train_images = f["train_images"].get<int64_t>();
+  o.accum_steps = f["accum_steps"].get<int64_t>();
   o.blr = f["blr"].get<double>();
   o.min_lr = f["min_lr"].get<double>();
   o.warmup_epochs = f["warmup_epochs"].get<double>();

@@ -168,8 +168,9 @@ class Trainer {
         optimizer_(param_groups_lrd(*classifier, classifier->config().encoder.depth, o.layer_decay),
                    AdamWOptions{0.9, 0.999, 1e-8, o.weight_decay}),
         loader_(train_, loader_options(classifier->config(), stats, o)) {
-    CM_REQUIRE(loader_.batches_per_epoch() > 0, "finetune: '", train.name(), "' has fewer than ",
-               o.batch_size, " training images (one batch)");
+    CM_REQUIRE(steps_per_epoch() > 0, "finetune: '", train.name(), "' has fewer than ",
+               o.batch_size * o.accum_steps, " training images (one optimizer step of batch_size ",
+               o.batch_size, " x accum_steps ", o.accum_steps, ")");
     if (train_.size() < train.size() && main_) {
       spdlog::info("finetune: training on {} of the {} images of '{}' (finetune.train_images)",
                    train_.size(), train.size(), train.name());
@@ -211,7 +212,8 @@ class Trainer {
   }
 
   FinetuneResult run() {
-    const int64_t per_epoch = loader_.batches_per_epoch();
+    const int64_t per_epoch = steps_per_epoch();
+    const int64_t micro_per_epoch = per_epoch * o_.accum_steps;
     const int64_t all = o_.epochs * per_epoch;
     const int64_t total = o_.max_steps > 0 ? std::min(all, o_.max_steps) : all;
     const auto start = std::chrono::steady_clock::now();
@@ -223,20 +225,19 @@ class Trainer {
     while (position_.step < total) {
       classifier_->train();
       loader_.start_epoch(position_.epoch, position_.batch_in_epoch);
-      Batch batch;
-      while (position_.step < total && loader_.next(batch)) {
+      while (position_.step < total && position_.batch_in_epoch < micro_per_epoch) {
         const auto t0 = std::chrono::steady_clock::now();
-        const StepRecord r = step(batch, per_epoch);
+        const StepRecord r = step(per_epoch);
         const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         ++position_.step;
-        ++position_.batch_in_epoch;
+        position_.batch_in_epoch += o_.accum_steps;
         totals_.add_step(r.skipped ? 0.0 : r.loss, 0.0, r.skipped, dt, 0.0);
-        log_step(metrics, r, o_.batch_size, dt);
+        log_step(metrics, r, o_.batch_size * o_.accum_steps, dt);
         if (!r.skipped) loss = r.loss;
         if (progress) progress->update(position_.step, "loss " + fixed_digits(loss, 4));
         if (o_.checkpoint_every > 0 && position_.step % o_.checkpoint_every == 0) checkpoint();
       }
-      if (position_.batch_in_epoch >= per_epoch) end_epoch();
+      if (position_.batch_in_epoch >= micro_per_epoch) end_epoch();
     }
     totals_.end_epoch();
     if (position_.batch_in_epoch != 0 || result_.checkpoint.empty()) checkpoint();
@@ -246,8 +247,9 @@ class Trainer {
     result_.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     result_.train_seconds = totals_.train_seconds;
     if (totals_.train_seconds > 0) {
-      result_.images_per_second = static_cast<double>(totals_.steps * o_.batch_size) /
-                                  totals_.train_seconds;
+      result_.images_per_second =
+          static_cast<double>(totals_.steps * o_.batch_size * o_.accum_steps) /
+          totals_.train_seconds;
     }
     if (progress) {
       progress->finish(result_.epochs.empty()
@@ -288,34 +290,51 @@ class Trainer {
 
   std::string metrics_path() const { return o_.out_dir + "/metrics.jsonl"; }
 
-  StepRecord step(const Batch& batch, int64_t per_epoch) {
-    const TensorBatch b = to_tensors(batch, device_);
+  /// Optimizer steps per epoch: whole groups of accum_steps micro-batches.
+  int64_t steps_per_epoch() const { return loader_.batches_per_epoch() / o_.accum_steps; }
+
+  /// One optimizer step over the next accum_steps micro-batches.
+  StepRecord step(int64_t per_epoch) {
+    optimizer_.zero_grad();
+    StepRecord r;
+    r.step = position_.step + 1;
+    r.epoch = position_.epoch;
+    r.loss = 0;
+    for (int64_t micro = 0; micro < o_.accum_steps; ++micro) {
+      CM_REQUIRE(loader_.next(batch_), "finetune: the epoch ended inside optimizer step ",
+                 position_.step);
+      r.loss += accumulate(position_.step * o_.accum_steps + micro);
+    }
+    if (world_ > 1) r.loss = average_across_ranks(r.loss);
+    r.grad_norm = clip_grad_norm(optimizer_.params(), o_.clip_grad);
+    if (!std::isfinite(r.loss) || !std::isfinite(r.grad_norm)) return skip_step(r);
+    consecutive_bad_ = 0;
+    const double peak = o_.blr * static_cast<double>(o_.batch_size * o_.accum_steps) / 256.0;
+    r.lr = cosine_lr(peak, position_.step, o_.epochs * per_epoch,
+                     static_cast<int64_t>(o_.warmup_epochs * per_epoch), o_.min_lr);
+    optimizer_.step(r.lr);
+    return r;
+  }
+
+  /// Forward and backward of the micro-batch in batch_, mixed and drop-pathed by the draws of
+  /// micro-batch number `micro` of the run: gradients of its loss / accum_steps are added to the
+  /// parameters'. Returns that share of the loss.
+  double accumulate(int64_t micro) {
+    const TensorBatch b = to_tensors(batch_, device_);
     const uint64_t seed = o_.seed + static_cast<uint64_t>(rank_);  // rank 0: one process's draws
     const MixedBatch mixed = mix_batch(b.images, b.labels, classifier_->config().num_classes,
-                                       o_.mixup, seed, position_.step);
-    torch::manual_seed(step_seed(seed, position_.step));
+                                       o_.mixup, seed, micro);
+    torch::manual_seed(step_seed(seed, micro));
     torch::Tensor logits;
     {
       AutocastGuard autocast(device_, torch::kBFloat16, o_.bf16);
       logits = classifier_->forward(mixed.images);
     }
     const torch::Tensor loss =
-        soft_target_cross_entropy(logits.to(torch::kFloat32), mixed.targets.to(device_));
-    optimizer_.zero_grad();
+        soft_target_cross_entropy(logits.to(torch::kFloat32), mixed.targets.to(device_)) /
+        static_cast<double>(o_.accum_steps);
     loss.backward();
-    StepRecord r;
-    r.step = position_.step + 1;
-    r.epoch = position_.epoch;
-    r.loss = loss.item<double>();
-    if (world_ > 1) r.loss = average_across_ranks(r.loss);
-    r.grad_norm = clip_grad_norm(optimizer_.params(), o_.clip_grad);
-    if (!std::isfinite(r.loss) || !std::isfinite(r.grad_norm)) return skip_step(r);
-    consecutive_bad_ = 0;
-    const double peak = o_.blr * static_cast<double>(o_.batch_size) / 256.0;
-    r.lr = cosine_lr(peak, position_.step, o_.epochs * per_epoch,
-                     static_cast<int64_t>(o_.warmup_epochs * per_epoch), o_.min_lr);
-    optimizer_.step(r.lr);
-    return r;
+    return loss.item<double>();
   }
 
   /// Averages the gradients and `loss` over the ranks in one all-reduce (a parameter without a
@@ -404,6 +423,7 @@ class Trainer {
   SubsetImageSource train_;  ///< the training images used (finetune.train_images)
   AdamW optimizer_;
   BatchLoader loader_;
+  Batch batch_;  ///< the micro-batch being trained on
   TrainPosition position_;
   FinetuneResult result_;
   RunTotals totals_;  ///< of the whole run, rebuilt from the metrics file on resume
@@ -417,6 +437,7 @@ class Trainer {
 void validate(const FinetuneOptions& o) {
   CM_REQUIRE(o.epochs >= 1 && o.batch_size >= 1 && o.eval_batch >= 1,
              "finetune.epochs, finetune.batch_size and the eval batch must be >= 1");
+  CM_REQUIRE(o.accum_steps >= 1, "finetune.accum_steps must be >= 1, got ", o.accum_steps);
   CM_REQUIRE(o.train_images >= 0, "finetune.train_images must be >= 0 (0 = all), got ",
              o.train_images);
   CM_REQUIRE(o.blr > 0 && o.min_lr >= 0 && o.warmup_epochs >= 0 && o.weight_decay >= 0 &&
@@ -482,7 +503,8 @@ Provenance finetune_provenance(VitClassifier& classifier, const ImageSource& tra
   p.set("data.test", test.identity());
   p.set_all("stats", nlohmann::json{{"mean", stats.mean}, {"std", stats.std}});
   p.set_all("finetune", nlohmann::json{{"batch_size", o.batch_size},
-                                       {"train_images", o.train_images}, {"blr", o.blr},
+                                       {"train_images", o.train_images},
+                                       {"accum_steps", o.accum_steps}, {"blr", o.blr},
                                        {"min_lr", o.min_lr}, {"warmup_epochs", o.warmup_epochs},
                                        {"layer_decay", o.layer_decay},
                                        {"weight_decay", o.weight_decay},

@@ -8,7 +8,7 @@
  * cross-entropy), the classifier under bf16 autocast with stochastic depth, the soft-target
  * cross-entropy, optional gradient clipping, and AdamW (0.9, 0.999) whose parameters carry MAE's
  * layer-wise lr decay and weight-decay exclusions (train/layer_decay.h), with a per-iteration
- * warmup + cosine schedule (train/schedule.h) at lr = blr * batch_size / 256. After every epoch,
+ * warmup + cosine schedule (train/schedule.h) at lr = blr * batch_size * accum_steps / 256. After every epoch,
  * top-1 / top-5 on the evaluation split with the evaluation transform; best and last are
  * reported. Everything random is a function of (seed, epoch, position) (data) or (seed, step)
  * (mixing, drop path), so a run resumed from a checkpoint continues exactly. Checkpoints, the
@@ -54,7 +54,11 @@ struct FinetuneOptions {
   int64_t batch_size = 256;      ///< global batch (MAE: 1024 = 64 x 16 GPUs)
   int64_t train_images = 0;      ///< train on this many training images, a uniform sample drawn
                                  ///< by `seed` (the few-label regime); 0 = all of them
-  double blr = 5e-4;             ///< base lr; lr = blr * batch_size / 256
+  /// Micro-batches whose gradients one optimizer step sums (MAE's accum_iter): the effective
+  /// batch is batch_size * accum_steps. The schedule, max_steps and checkpoint_every count
+  /// optimizer steps; Mixup / CutMix and drop path draw per micro-batch, as in MAE.
+  int64_t accum_steps = 1;
+  double blr = 5e-4;             ///< base lr; lr = blr * batch_size * accum_steps / 256
   double min_lr = 1e-6;          ///< lr at the end of the cosine
   double warmup_epochs = 5.0;    ///< linear warmup length, in epochs
   double layer_decay = 0.75;     ///< layer-wise lr decay (MAE: 0.75 ViT-B/L default, 0.65 paper ViT-B)
