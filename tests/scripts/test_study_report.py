@@ -220,6 +220,15 @@ class StudyReportTest(unittest.TestCase):
         self.assertIn("## cifar10\n", text)
         self.assertNotIn("fine-tuning", text)
 
+    def test_committed_study_is_the_render_of_the_committed_records(self):
+        out = os.path.join(self.tmp.name, "committed-docs", "STUDY.md")
+        os.makedirs(os.path.dirname(out))
+        subprocess.run([sys.executable, SCRIPT, "--records", "docs/study", "--out", out],
+                       check=True, stdout=subprocess.DEVNULL, cwd=os.path.join(HERE, "..", ".."))
+        with open(out) as f, open(os.path.join(HERE, "..", "..", "docs", "STUDY.md")) as g:
+            self.assertEqual(g.read(), f.read(), "docs/STUDY.md is not the render of"
+                             " docs/study/: run scripts/study.sh --report")
+
 
 if __name__ == "__main__":
     if not all(importlib.util.find_spec(m) for m in ("matplotlib", "scipy")):
