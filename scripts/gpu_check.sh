@@ -2,8 +2,9 @@
 # The GPU check: build clustermim against the CUDA LibTorch inside the installed PyTorch wheel,
 # run the test suite on the GPU host, and time a 224 px vit-base-16 pretraining step (bf16
 # autocast) against the Python twin on the same GPU, as is and with fused attention: images/s,
-# ratio, and model FLOPs utilization against the bf16 GEMM peak measured in the same run.
-# Writes docs/gpu/pretrain-gpu.json, its own output to docs/gpu/gpu_check.log and CTest's to
+# ratio, and model FLOPs utilization against the bf16 GEMM peak measured in the same run; then
+# the vit-base-16 fine-tuning step (MAE's recipe, 1000 classes) against its twin of MAE's
+# main_finetune step. Writes docs/gpu/pretrain-gpu.json, docs/gpu/finetune-gpu.json, its own output to docs/gpu/gpu_check.log and CTest's to
 # docs/gpu/gpu_ctest.log (scripts/render_performance.py puts all three in docs/PERFORMANCE.md;
 # commit them, as a GPU host keeps nothing), and the build log in BUILD_DIR. About 4 minutes on an
 # H100 or H200, under 2 of them the build.
@@ -66,7 +67,7 @@ cmake -S . -B "$build" "${options[@]}" -DCLUSTERMIM_OPENMP=OFF -DCMAKE_PREFIX_PA
   -DCMAKE_BUILD_RPATH="$rpath" \
   >"$build/configure.log" || { tail -30 "$build/configure.log"; exit 1; }
 if ! cmake --build "$build" -j"$(nproc)" --target clustermim clustermim_tests clustermim_base_tests \
-     bench_pretrain -- "${keep_going[@]}" >"$build/build.log" 2>&1; then
+     bench_pretrain bench_finetune -- "${keep_going[@]}" >"$build/build.log" 2>&1; then
   grep -E -A4 "error|undefined reference" "$build/build.log" | head -200
   echo "gpu_check: build failed (log: $build/build.log)"; exit 1
 fi
@@ -80,4 +81,6 @@ echo "gpu_check: tested in $(( $(date +%s) - start )) s"
 ((bench)) || exit 0
 "$build/bench_pretrain" --device cuda --preset vit-base-16 --batch 256 --precision bf16 \
   --steps 20 --warmup 5 --repeats 3 --twins default,sdpa --python "$python" --out "$out/pretrain-gpu.json"
+"$build/bench_finetune" --device cuda --preset vit-base-16 --batch 128 --classes 1000 \
+  --rounds 3 --steps 10 --warmup 3 --transform-images 0 --python "$python" --out "$out/finetune-gpu.json"
 echo "gpu_check: done in $(( $(date +%s) - start )) s"

@@ -217,21 +217,31 @@ def pretrain_section(out, name, title):
                     " Python bounds the ratio any fusion around LibTorch's GEMM kernels can reach.", ""]
 
 
-FINETUNE_FILES = [("finetune.json", "finetune"), ("finetune-small.json", "finetune_small")]
+# bench_finetune's files: (folder, name, summary prefix); "gpu" files come from scripts/gpu_check.sh.
+FINETUNE_FILES = [("bench", "finetune.json", "finetune"),
+                  ("bench", "finetune-small.json", "finetune_small"),
+                  ("gpu", "finetune-gpu.json", "finetune_gpu")]
 
 
-def finetune_section(out):
+def finetune_files(out, gpu_out):
+    """[(path, prefix, data)] of the bench_finetune files present in `out` and `gpu_out`."""
+    folders = {"bench": out, "gpu": gpu_out}
+    found = [(os.path.join(folders[f], name), prefix) for f, name, prefix in FINETUNE_FILES]
+    return [(path, prefix, data) for path, prefix in found
+            if (data := load(path)) is not None]
+
+
+def finetune_section(out, gpu_out):
     """bench_finetune's files: the fine-tuning step against the twin of MAE's main_finetune step,
-    one row per model and precision, and the training transform per image on one thread."""
-    found = [(name, load(os.path.join(out, name))) for name, _ in FINETUNE_FILES]
-    found = [(name, data) for name, data in found if data is not None]
+    one row per model, precision and device, and the training transform per image on one thread."""
+    found = [(path, data) for path, _, data in finetune_files(out, gpu_out)]
     if not found:
         return []
     twins = [t for t in TWINS if any(f"ratio_vs_python{t[0]}" in r
                                      for _, d in found for r in d["rows"])]
     runs = "; ".join(
         f"`bench_finetune --preset {d['preset']} --batch {d['batch']} --classes {d['classes']}"
-        f" --rounds {d['rounds']} --device {d.get('device', 'cpu')}` ({stamp(os.path.join(out, n))},"
+        f" --rounds {d['rounds']} --device {d.get('device', 'cpu')}` ({stamp(n)},"
         f" median of {d['steps']} step{'s' if d['steps'] != 1 else ''} after {d['warmup']}"
         f" warm-up per round{', %d threads' % d['threads'] if d.get('device', 'cpu') == 'cpu' else ''})"
         for n, d in found)
@@ -256,7 +266,8 @@ def finetune_section(out):
     ]
     for _, d in found:
         for r in d["rows"]:
-            line = (f"| {d['preset']}, batch {d['batch']} | {r['precision']} |"
+            device = " (GPU)" if d.get("device", "cpu") != "cpu" else ""
+            line = (f"| {d['preset']}, batch {d['batch']}{device} | {r['precision']} |"
                     f" {r['clustermim_images_per_second']:.1f} | {r['clustermim_gflops']:.0f} |"
                     f" {r['python_peak_rss_mb']:.0f} |")
             for suffix, _, _ in twins:
@@ -432,10 +443,7 @@ def summarize(out, gpu_out):
         s["epoch_python_peak_rss_mb"] = epoch["epoch"]["python_peak_rss_mb"]
         for r in epoch["tokenize"]:
             put(s, f"tokenize_k{r['k']}_ratio_vs_python", r, "ratio_vs_python")
-    for name, prefix in FINETUNE_FILES:
-        data = load(os.path.join(out, name))
-        if data is None:
-            continue
+    for _, prefix, data in finetune_files(out, gpu_out):
         for r in data["rows"]:
             for twin, _, _ in TWINS:
                 if f"ratio_vs_python{twin}" in r:
@@ -690,7 +698,7 @@ def main():
                      " made. `scripts/gpu_check.sh` on a CUDA host (PyTorch wheel installed) builds,"
                      " tests and times a 224 px vit-base-16 step against the Python twin with AMP"
                      " and fills this section.", ""]
-    lines += finetune_section(args.bench_out)
+    lines += finetune_section(args.bench_out, args.gpu_out)
     lines += epoch_section(args.bench_out)
     lines += kmeans_section(args.bench_out)
     lines += loader_section(args.bench_out)

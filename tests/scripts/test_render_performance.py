@@ -343,6 +343,18 @@ class RenderPerformanceTest(unittest.TestCase):
         self.assertAlmostEqual(summary["finetune_transform_ratio_vs_python"], 7.7)
         self.assertNotIn("finetune_small_transform_ratio_vs_python", summary)
 
+    def test_gpu_finetune_row_and_summary(self):
+        gpu = gpu_files()
+        data = json.loads(finetune_json("vit-base-16", 128, transform=False))
+        data["device"] = "cuda"
+        gpu["finetune-gpu.json"] = json.dumps(data)
+        text, summary = render(360.0, gpu, extra={"finetune.json": finetune_json()})
+        self.assertIn("`bench_finetune --preset vit-base-16 --batch 128 --classes 10 --rounds 3"
+                      " --device cuda`", text)
+        self.assertIn("| vit-base-16, batch 128 (GPU) | bf16 | 50.0 |", text)
+        self.assertIn("| vit-tiny-32, batch 128 | bf16 | 50.0 |", text)
+        self.assertAlmostEqual(summary["finetune_gpu_bf16_ratio_vs_python"], 1.25)
+
     def test_no_finetune_files_no_section(self):
         text, summary = render(360.0)
         self.assertNotIn("Fine-tuning step", text)
