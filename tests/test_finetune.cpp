@@ -155,6 +155,14 @@ TEST(Finetune, ResumeReproducesUninterruptedRun) {
   const FinetuneResult rc = finetune(c, train, test, stats, tiny_options(halves.path()),
                                      torch::kCPU, {}, r1.checkpoint);
   EXPECT_EQ(rc.steps, ra.steps);
+  const auto written = std::filesystem::last_write_time(rc.checkpoint);
+  VitClassifier d = fresh_model();
+  const FinetuneResult rd = finetune(d, train, test, stats, tiny_options(halves.path()),
+                                     torch::kCPU, {}, rc.checkpoint);
+  EXPECT_EQ(rd.checkpoint, rc.checkpoint);
+  EXPECT_DOUBLE_EQ(rd.top1_last, rc.top1_last);
+  EXPECT_TRUE(std::filesystem::last_write_time(rc.checkpoint) == written)
+      << "a finished run invoked again must not rewrite its checkpoint";
   EXPECT_EQ(to_json(rc).at("epochs"), to_json(ra).at("epochs"));
   for (const auto& p : a->named_parameters()) {
     EXPECT_TRUE(torch::equal(p.value(), c->named_parameters()[p.key()])) << p.key();

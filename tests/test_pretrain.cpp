@@ -1,6 +1,7 @@
 /*
  * Pretraining: AdamW matches PyTorch's AdamW update, training reduces the loss, a run stopped
- * half-way and resumed from its checkpoint reproduces the uninterrupted run, and checkpoints
+ * half-way and resumed from its checkpoint reproduces the uninterrupted run (and, invoked again
+ * when finished, leaves its checkpoint untouched), and checkpoints
  * prune, embed their tokenizer and fall back past a damaged file.
  */
 #include <gtest/gtest.h>
@@ -170,8 +171,12 @@ TEST(Pretrain, ResumedRunReportsWholeRunFigures) {
   const PretrainResult r1 = pretrain(b, tok.get(), d, stats, first, torch::kCPU, {});
   const PretrainResult r2 =
       pretrain(b, tok.get(), d, stats, tiny_options(pieces.path()), torch::kCPU, {}, r1.checkpoint);
+  const auto written = std::filesystem::last_write_time(r2.checkpoint);
   const PretrainResult again =
       pretrain(b, tok.get(), d, stats, tiny_options(pieces.path()), torch::kCPU, {}, r2.checkpoint);
+  EXPECT_EQ(again.checkpoint, r2.checkpoint);
+  EXPECT_TRUE(std::filesystem::last_write_time(r2.checkpoint) == written)
+      << "a finished run invoked again must not rewrite its checkpoint (a round's teacher)";
 
   const auto loss = metric_column(pieces.file("metrics.jsonl"), "loss");
   ASSERT_EQ(loss.size(), 8u);

@@ -202,6 +202,8 @@ class Trainer {
     restore_model(c, *classifier_);
     restore_optimizer(c, optimizer_);
     position_ = c.info.position;
+    saved_step_ = position_.step;
+    result_.checkpoint = path;
     skipped_ = c.info.extra.value("skipped_steps", int64_t{0});
     epochs_ = epochs_from_json(c.info.extra.value("epochs", nlohmann::json::array()));
     if (!o_.out_dir.empty() && main_) {
@@ -240,7 +242,9 @@ class Trainer {
       if (position_.batch_in_epoch >= micro_per_epoch) end_epoch();
     }
     totals_.end_epoch();
-    if (position_.batch_in_epoch != 0 || result_.checkpoint.empty()) checkpoint();
+    // A run resumed at its end writes nothing: rewriting its last checkpoint would change the
+    // file that later steps (a round's teacher, cached features) recorded.
+    if (position_.step != saved_step_) checkpoint();
     summarize(epochs_, result_);
     result_.steps = position_.step;
     result_.skipped_steps = skipped_;
@@ -394,6 +398,7 @@ class Trainer {
     info.extra = {{"skipped_steps", skipped_}, {"epochs", epochs_to_json(epochs_)}};
     result_.checkpoint =
         save_checkpoint(o_.out_dir, *classifier_, &optimizer_, nullptr, info, o_.keep_checkpoints);
+    saved_step_ = position_.step;
     return result_.checkpoint;
   }
 
@@ -425,6 +430,7 @@ class Trainer {
   BatchLoader loader_;
   Batch batch_;  ///< the micro-batch being trained on
   TrainPosition position_;
+  int64_t saved_step_ = -1;  ///< step of the newest checkpoint written or resumed from
   FinetuneResult result_;
   RunTotals totals_;  ///< of the whole run, rebuilt from the metrics file on resume
   std::vector<FinetuneEpoch> epochs_;

@@ -125,6 +125,8 @@ class Trainer {
     restore_model(c, *model_);
     restore_optimizer(c, optimizer_);
     position_ = c.info.position;
+    saved_step_ = position_.step;
+    result_.checkpoint = path;
     skipped_ = c.info.extra.value("skipped_steps", int64_t{0});
     if (!o_.out_dir.empty() && main_) {
       totals_ = replay_metrics(metrics_path(), position_.step, position_.batch_in_epoch == 0);
@@ -166,7 +168,9 @@ class Trainer {
       }
     }
     totals_.end_epoch();
-    if (position_.batch_in_epoch != 0 || result_.checkpoint.empty()) checkpoint();
+    // A run resumed at its end writes nothing: rewriting its last checkpoint would change the
+    // file that later steps (a round's teacher, cached features) recorded.
+    if (position_.step != saved_step_) checkpoint();
     result_.steps = position_.step;
     result_.skipped_steps = skipped_;
     result_.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -327,6 +331,7 @@ class Trainer {
     try {
       result_.checkpoint = save_checkpoint(o_.out_dir, *model_, &optimizer_, tokenizer, info,
                                            o_.keep_checkpoints);
+      saved_step_ = position_.step;
     } catch (const Error& e) {
       const std::string previous = latest_checkpoint(o_.out_dir);
       fail("pretrain: checkpoint at step ", position_.step, " not written: ", e.what(), "; ",
@@ -380,6 +385,7 @@ class Trainer {
   BatchLoader loader_;
   Batch batch_;  ///< the micro-batch being trained on (buffers reused)
   TrainPosition position_;
+  int64_t saved_step_ = -1;  ///< step of the newest checkpoint written or resumed from
   PretrainResult result_;
   RunTotals totals_;  ///< of the whole run, rebuilt from the metrics file on resume
   int64_t skipped_ = 0;
