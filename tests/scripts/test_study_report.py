@@ -182,6 +182,7 @@ class StudyReportTest(unittest.TestCase):
                       f" {command} random-init` |", ft)
         rows = [line.split(" | ")[0] for line in ft.splitlines() if line.startswith("| ")][1:]
         self.assertEqual(rows, ["| pixel-64", "| feature-64", "| mae", "| random-init"])
+        self.assertIn("Fine-tuning scores above the row's own linear probe in 4 of 4 rows.\n", ft)
 
     def test_finetune_claims(self):
         # The linear probe would contradict claim 1 (45.5 vs 50.5); fine-tuning supports it.
