@@ -3,8 +3,9 @@
  * generated folder of photo-sized JPEGs (varied sizes and aspect ratios, some grayscale, one
  * PNG, one corrupt file) with a tiny custom ViT; the same images as an unlabeled folder
  * pretrained without labels, with the steps that need labels skipped and said so, and every
- * command that needs labels refusing it in one line; --storage parsed on every command that reads
- * --data; and the ImageNet configs resolving without any data.
+ * command that needs labels refusing it in one line; `eval finetune` of timm-named weights at
+ * 224 px on such a folder (issue 18); --storage parsed on every command that reads --data; and the
+ * ImageNet configs resolving without any data.
  */
 #include <gtest/gtest.h>
 
@@ -19,6 +20,7 @@
 #include <vector>
 
 #include "cli/run_config.h"
+#include "models/vit_weights.h"
 #include "support/cli_runner.h"
 #include "support/fixtures.h"
 
@@ -101,6 +103,32 @@ TEST(CliStream, RunStreamsPhotoFolderEndToEnd) {
   EXPECT_TRUE(report["rows"][0].at("tcas").is_number());
   EXPECT_TRUE(report.at("tcas").at("tcas").is_number());
   EXPECT_EQ(report["config"]["model"]["image_size"], 32);
+}
+
+TEST(CliStream, FinetunesTimmWeightsAt224OnAPhotoFolder) {
+  TempDir dir;
+  const std::string data = dir.file("photos");
+  write_photos(data, "train", 6, 1);
+  write_photos(data, "test", 3, 2);
+  VitConfig encoder;  // 224 px, patch 32: 49 tokens of 32-d, one block
+  encoder.image_size = 224;
+  encoder.patch_size = 32;
+  encoder.dim = 32;
+  encoder.depth = 1;
+  encoder.heads = 2;
+  torch::manual_seed(0);
+  VisionTransformer vit(encoder);
+  save_encoder_safetensors(vit, ChannelStats{}, dir.file("vit.safetensors"));
+  const RunResult r = run_cli(
+      dir, "eval finetune --weights " + dir.file("vit.safetensors") + " --out " + dir.file("ft") +
+               " --json " + dir.file("ft.json") + " --set data.dataset=" + data +
+               " --set data.storage=stream --set finetune.epochs=1 --set finetune.batch_size=4"
+               " --set finetune.bf16=false --set finetune.eval_batch=6");
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto j = nlohmann::json::parse(slurp(dir.file("ft.json")));
+  EXPECT_EQ(j.at("steps"), 3) << "12 training images in batches of 4";
+  EXPECT_EQ(j.at("epochs").size(), 1u);
+  EXPECT_DOUBLE_EQ(j.at("top5_last").get<double>(), 1.0) << "two classes: both in the top 5";
 }
 
 TEST(CliStream, TcasIsTheSameInMemoryAndStreamed) {
