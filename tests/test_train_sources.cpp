@@ -20,6 +20,7 @@
 #include "data/sample_index.h"
 #include "data/stream_image_source.h"
 #include "support/fixtures.h"
+#include "support/same_weights.h"
 #include "tokenizers/baseline_tokenizers.h"
 #include "train/finetune.h"
 #include "train/pretrain.h"
@@ -99,22 +100,6 @@ std::vector<double> metric_column(const std::string& path, const std::string& ke
     values.push_back(nlohmann::json::parse(line).at(key).get<double>());
   }
   return values;
-}
-
-/// Parameters of `a` and `b` equal to fp32 rounding. The key part of every qkv bias is left out:
-/// softmax ignores a shift of all keys, so its gradient is rounding noise alone, which AdamW's
-/// normalization turns into steps of the size of the lr.
-void expect_same_weights(MimModel& a, MimModel& b, const std::string& what) {
-  for (const auto& p : a->named_parameters()) {
-    torch::Tensor mine = p.value(), other = b->named_parameters()[p.key()];
-    if (p.key().find("qkv.bias") != std::string::npos) {
-      const int64_t dim = mine.size(0) / 3;
-      mine = torch::cat({mine.narrow(0, 0, dim), mine.narrow(0, 2 * dim, dim)});
-      other = torch::cat({other.narrow(0, 0, dim), other.narrow(0, 2 * dim, dim)});
-    }
-    EXPECT_TRUE(torch::allclose(mine, other, 1e-5, 1e-6))
-        << what << ": " << p.key() << " max diff " << (mine - other).abs().max().item<double>();
-  }
 }
 
 TEST(TrainSources, PretrainsOnAnUnlabeledStreamedFolderAndResumes) {
@@ -221,7 +206,7 @@ TEST(TrainSources, AccumulatedStepIsTheStepOfTheWholeBatch) {
         EXPECT_NEAR(va[i], vb[i], 1e-5 * std::abs(va[i])) << target << " " << key << " step " << i;
       }
     }
-    expect_same_weights(a, b, target);
+    testing::expect_same_weights(*a, *b, target, 1e-5, 1e-6);
   }
 }
 
@@ -252,7 +237,7 @@ TEST(TrainSources, AccumulationResumesExactlyAndIsInTheProvenance) {
   o.max_steps = 0;
   MimModel c(tiny_8("pixels"));
   pretrain(c, nullptr, d, stats, o, torch::kCPU, {}, r1.checkpoint);
-  expect_same_weights(a, c, "resumed");
+  testing::expect_same_weights(*a, *c, "resumed", 1e-5, 1e-6);
   const auto la = metric_column(straight.file("metrics.jsonl"), "loss");
   const auto lb = metric_column(halves.file("metrics.jsonl"), "loss");
   ASSERT_EQ(lb.size(), la.size());
