@@ -1,6 +1,9 @@
 /*
  * Bridges the torch-free data pipeline (data/loader.h) to LibTorch tensors.
  *
+ * `to_tensors` takes either kind of loader batch: normalized floats, or uint8 pixels
+ * (LoaderOptions::uint8_pixels), which it copies to a GPU through pinned memory without blocking
+ * and normalizes and erases there, giving the same tensor as the float batch.
  * `for_each_eval_batch` walks an ImageSource (in memory or streamed) in order with the
  * deterministic eval transform (resize + center crop + normalize), hands each batch over as
  * tensors on the requested device, and is what tokenizer fitting, TCAS and feature extraction
@@ -30,8 +33,14 @@ struct TensorBatch {
   std::vector<int64_t> replaced_rows;
 };
 
-/// Copies a loader batch into tensors on `device`.
+/// Copies a loader batch into tensors on `device`; uint8 pixels are normalized with batch.stats
+/// and erased (batch.erasures) there, equal to the loader's floats.
 TensorBatch to_tensors(const Batch& batch, torch::Device device);
+
+/// Whether loaders feeding `device` should hand over uint8 pixels (LoaderOptions::uint8_pixels):
+/// yes for a GPU, which then gets a quarter of the bytes; no for the CPU, where there is no copy
+/// to save and the loader's workers normalize beside the training step.
+bool uint8_batches_for(torch::Device device);
 
 /// Options of an in-order, unaugmented pass over a source.
 struct EvalPassOptions {

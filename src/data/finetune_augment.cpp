@@ -39,14 +39,24 @@ FinetuneDraw finetune_transform(const ImageView& image, int size, const ChannelS
   return draw;
 }
 
-std::optional<EraseBox> finetune_augment_crop(uint8_t* pixels, int size, const ChannelStats& stats,
-                                              const FinetuneAugmentOptions& options, Rng& rng,
-                                              float* out) {
+std::optional<EraseBox> finetune_augment_pixels(uint8_t* pixels, int size,
+                                                const ChannelStats& stats,
+                                                const FinetuneAugmentOptions& options, Rng& rng,
+                                                std::vector<float>& noise) {
   RandAugmentOptions augment = options.rand_augment;
   if (options.fill_with_mean) augment.fill = mean_fill(stats);
   rand_augment(pixels, size, size, augment, rng);
+  return draw_erasing(3, size, size, options.erasing, rng, noise);
+}
+
+std::optional<EraseBox> finetune_augment_crop(uint8_t* pixels, int size, const ChannelStats& stats,
+                                              const FinetuneAugmentOptions& options, Rng& rng,
+                                              float* out) {
+  std::vector<float> noise;
+  const auto box = finetune_augment_pixels(pixels, size, stats, options, rng, noise);
   normalize_image({pixels, size, size, 3}, stats, out);
-  return random_erasing(out, 3, size, size, options.erasing, rng);
+  if (box) paste_erasure(*box, noise.data(), 3, size, size, out);
+  return box;
 }
 
 }  // namespace clustermim

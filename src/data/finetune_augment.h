@@ -13,6 +13,7 @@
 #include <array>
 #include <cstdint>
 #include <optional>
+#include <vector>
 
 #include "data/dataset.h"
 #include "data/rand_augment.h"
@@ -43,6 +44,14 @@ struct FinetuneDraw {
 
 /// round(255 * mean[c]) clipped to [0, 255]: timm's img_mean fill for the normalization `stats`.
 std::array<uint8_t, 3> mean_fill(const ChannelStats& stats);
+
+/// The uint8 part of finetune_augment_crop, for pixels normalized elsewhere (on the GPU):
+/// rand_augment on `pixels` [size, size, 3] in place, then random erasing's draws (draw_erasing:
+/// the box, nullopt = none, its fill appended to `noise` as [3, h, w]) to apply after normalizing.
+std::optional<EraseBox> finetune_augment_pixels(uint8_t* pixels, int size,
+                                                const ChannelStats& stats,
+                                                const FinetuneAugmentOptions& options, Rng& rng,
+                                                std::vector<float>& noise);
 
 /// The part of finetune_transform after the crop, for crops decoded elsewhere (a streamed
 /// source): rand_augment on `pixels` [size, size, 3] (modified in place), normalize_image to

@@ -129,7 +129,12 @@ void BatchLoader::build_batch(int64_t b, Batch& batch) const {
   slice(b, &first, &count);
   batch.size = count;
   batch.image_size = size_;
-  batch.images.resize(static_cast<size_t>(count * transformed_floats(size_)));
+  const auto values = static_cast<size_t>(count * transformed_floats(size_));
+  batch.images.resize(options_.uint8_pixels ? 0 : values);
+  batch.pixels.resize(options_.uint8_pixels ? values : 0);
+  batch.stats = options_.stats;
+  batch.erasures.clear();
+  batch.erase_noise.clear();
   batch.labels.resize(static_cast<size_t>(count));
   batch.indices.resize(static_cast<size_t>(count));
   batch.crops.resize(options_.augment ? static_cast<size_t>(count) : 0);
@@ -146,8 +151,6 @@ void BatchLoader::build_sample(int64_t position, int64_t k, Batch& batch,
   const int64_t n = source_.size();
   const int64_t index = order_[static_cast<size_t>(position)];
   if (options_.on_sample) options_.on_sample(index);
-  float* out = batch.images.data() + k * transformed_floats(size_);
-  CropBox* crop = options_.augment ? &batch.crops[static_cast<size_t>(k)] : nullptr;
   // A run of more bad samples than the epoch may hold cannot end well: stop there (a single one
   // is replaced, and count_bad says whether the epoch may hold it).
   const auto allowed = std::max<int64_t>(
@@ -155,9 +158,12 @@ void BatchLoader::build_sample(int64_t position, int64_t k, Batch& batch,
              std::floor(options_.max_bad_fraction * static_cast<double>(epoch_samples_))));
   for (int64_t attempt = 0;; ++attempt) {
     const int64_t candidate = order_[static_cast<size_t>((position + attempt) % n)];
+    const auto noise_offset = static_cast<int64_t>(batch.erase_noise.size());
+    std::optional<EraseBox> erased;
     try {
-      transform(candidate, position, pixels.data(), out, crop);
+      erased = transform(candidate, position, k, batch, pixels.data());
     } catch (const Error& e) {
+      batch.erase_noise.resize(static_cast<size_t>(noise_offset));
       if (attempt == 0)
         batch.bad.push_back({index, position, -1, source_.sample_name(index), e.what()});
       CM_REQUIRE(attempt < allowed && attempt + 1 < n, "loader: ", source_.name(), ": ",
@@ -166,6 +172,7 @@ void BatchLoader::build_sample(int64_t position, int64_t k, Batch& batch,
                  " allows; the first: ", describe(batch.bad.back()));
       continue;
     }
+    if (erased) batch.erasures.push_back({k, *erased, noise_offset});
     if (attempt > 0) batch.bad.back().replacement = candidate;
     batch.labels[static_cast<size_t>(k)] = source_.label(candidate);
     batch.indices[static_cast<size_t>(k)] = candidate;
@@ -173,22 +180,37 @@ void BatchLoader::build_sample(int64_t position, int64_t k, Batch& batch,
   }
 }
 
-void BatchLoader::transform(int64_t index, int64_t position, uint8_t* pixels, float* out,
-                            CropBox* crop) const {
+std::optional<EraseBox> BatchLoader::transform(int64_t index, int64_t position, int64_t k,
+                                               Batch& batch, uint8_t* pixels) const {
   const ImageView view{pixels, size_, size_, 3};
+  const int64_t offset = k * transformed_floats(size_);
+  std::optional<EraseBox> erased;
   if (!options_.augment) {
     source_.eval(index, size_, crop_ratio_, pixels);
-    normalize_image(view, options_.stats, out);
-    return;
-  }
-  Rng rng(sample_seed(options_.seed, epoch_, position));
-  if (options_.finetune) {
-    *crop = source_.random_crop(index, options_.finetune->crop, rng, size_, pixels);
-    finetune_augment_crop(pixels, size_, options_.stats, *options_.finetune, rng, out);
   } else {
-    *crop = source_.random_crop(index, options_.augment_options, rng, size_, pixels);
-    normalize_image(view, options_.stats, out);
+    Rng rng(sample_seed(options_.seed, epoch_, position));
+    CropBox& crop = batch.crops[static_cast<size_t>(k)];
+    if (options_.finetune) {
+      crop = source_.random_crop(index, options_.finetune->crop, rng, size_, pixels);
+      erased = finetune_augment_pixels(pixels, size_, options_.stats, *options_.finetune, rng,
+                                       batch.erase_noise);
+    } else {
+      crop = source_.random_crop(index, options_.augment_options, rng, size_, pixels);
+    }
   }
+  if (options_.uint8_pixels) {
+    planar_image(view, batch.pixels.data() + offset);
+    return erased;
+  }
+  float* out = batch.images.data() + offset;
+  normalize_image(view, options_.stats, out);
+  if (erased) {  // its fill is the last 3 * h * w values of erase_noise: paste and drop them
+    std::vector<float>& noise = batch.erase_noise;
+    const auto fill = static_cast<size_t>(3 * erased->height * erased->width);
+    paste_erasure(*erased, noise.data() + noise.size() - fill, 3, size_, size_, out);
+    noise.resize(noise.size() - fill);
+  }
+  return std::nullopt;
 }
 
 void BatchLoader::count_bad(const Batch& batch) {

@@ -11,7 +11,9 @@
  * batches in order and at most workers * prefetch batches are in flight, so memory is bounded;
  * next() hands them out in order. An exception thrown while building a batch is rethrown by the
  * next() that would have returned that batch. With shards > 1 each data-parallel process builds
- * only its slice of every batch. Torch-free: batches are float vectors.
+ * only its slice of every batch. Torch-free: batches are float vectors, or (uint8_pixels) the
+ * uint8 pixels those floats are made of plus random erasing's boxes and fill, which
+ * tensor_batches.h normalizes and erases on the device: a quarter of the bytes to copy to a GPU.
  *
  * Bad samples: a sample whose read or decode fails (clustermim::Error from the source: a corrupt
  * or truncated file) is replaced by the next sample in epoch order that decodes, transformed with
@@ -56,6 +58,10 @@ struct LoaderOptions {
   /// at load; streamed 0.875, ImageNet's 256 -> 224).
   float crop_ratio = 0.f;
   ChannelStats stats;          ///< normalization
+  /// false: Batch::images, normalized floats; true: Batch::pixels, uint8, and the erasures of
+  /// fine-tuning's random erasing, for normalizing and erasing on the device (to_tensors gives
+  /// the same tensor either way).
+  bool uint8_pixels = false;
   AugmentOptions augment_options;
   /// Fine-tuning augmentation: when set (and augment), finetune_transform with these options
   /// replaces train_transform, drawn from the same per-sample Rng. Empty = pretraining's.
@@ -86,11 +92,22 @@ struct BadSample {
   std::string message;       ///< the error
 };
 
+/// Random erasing left to apply after normalizing (LoaderOptions::uint8_pixels).
+struct BatchErasure {
+  int64_t row = 0;     ///< in [0, B)
+  EraseBox box;        ///< in output pixels
+  int64_t offset = 0;  ///< of its fill [3, box.height, box.width] in Batch::erase_noise
+};
+
 /// One batch of transformed images.
 struct Batch {
   int64_t size = 0;              ///< B (smaller than batch_size only for a kept last batch)
   int64_t image_size = 0;        ///< S
-  std::vector<float> images;     ///< [B, 3, S, S], normalized
+  std::vector<float> images;     ///< [B, 3, S, S], normalized (empty with uint8_pixels)
+  std::vector<uint8_t> pixels;   ///< [B, 3, S, S] before normalizing (only with uint8_pixels)
+  ChannelStats stats;            ///< LoaderOptions::stats, to normalize `pixels` with
+  std::vector<BatchErasure> erasures;  ///< of `pixels`, after normalizing; in row order
+  std::vector<float> erase_noise;      ///< their fills, concatenated
   std::vector<int64_t> labels;   ///< [B], -1 for an unlabeled source
   std::vector<int64_t> indices;  ///< [B] sample indices (a bad sample's replacement in its place)
   std::vector<CropBox> crops;    ///< [B] crops in original pixels when augmenting; else empty
@@ -139,8 +156,11 @@ class BatchLoader {
   void slice(int64_t b, int64_t* first, int64_t* count) const;
   void build_batch(int64_t b, Batch& batch) const;
   void build_sample(int64_t position, int64_t k, Batch& batch, std::vector<uint8_t>& pixels) const;
-  void transform(int64_t index, int64_t position, uint8_t* pixels, float* out,
-                 CropBox* crop) const;
+  /// Transforms sample `index` (drawing as epoch position `position`) into row k of `batch`,
+  /// through `pixels` [S, S, 3]. With uint8_pixels, returns the box left to erase (its fill
+  /// appended to batch.erase_noise); else pastes it and returns nullopt.
+  std::optional<EraseBox> transform(int64_t index, int64_t position, int64_t k, Batch& batch,
+                                    uint8_t* pixels) const;
   /// Counts `batch.bad` into the epoch; Error past max_bad_fraction.
   void count_bad(const Batch& batch);
   /// Logs the epoch's bad samples once, when it ends.

@@ -5,12 +5,15 @@
  * fraction ~ U(min_area, max_area) and a log-uniform aspect ratio (height / width), rounded
  * (Python's round), kept when strictly smaller than the image, placed uniformly. Normal values
  * come from random_draws.h's Box-Muller, in [C, h, w] order. Only timm's 'pixel' mode and one box
- * (MAE's setting) are implemented. Torch-free; the erased box is returned so tests can check it.
+ * (MAE's setting) are implemented. draw_erasing makes the same draws without an image, so a batch
+ * of uint8 pixels can be erased after it is normalized elsewhere (on the GPU, tensor_batches.h).
+ * Torch-free; the erased box is returned so tests can check it.
  */
 #pragma once
 
 #include <cstdint>
 #include <optional>
+#include <vector>
 
 #include "data/transforms.h"
 
@@ -34,6 +37,18 @@ void validate(const RandomErasingOptions& options);
 struct EraseBox {
   int top = 0, left = 0, height = 0, width = 0;
 };
+
+/// The draws of random_erasing for an image [channels, height, width], without the image: the
+/// box (nullopt = nothing erased) and its fill, appended to `noise` as [channels, box.height,
+/// box.width]. random_erasing(image, ...) == draw_erasing + paste_erasure, draw for draw.
+std::optional<EraseBox> draw_erasing(int channels, int height, int width,
+                                     const RandomErasingOptions& options, Rng& rng,
+                                     std::vector<float>& noise);
+
+/// Writes `noise` [channels, box.height, box.width] into box `box` of `image`
+/// [channels, height, width].
+void paste_erasure(const EraseBox& box, const float* noise, int channels, int height, int width,
+                   float* image);
 
 /// Erases (maybe) one box of `image` [channels, height, width] (normalized floats) in place
 /// with N(0, 1) values. Returns the box, or nullopt when the draw or all attempts said no.

@@ -172,6 +172,16 @@ void normalize_image(const ImageView& image, const ChannelStats& stats, float* o
   write_chw(as_mat(image), false, stats, out);
 }
 
+void planar_image(const ImageView& image, uint8_t* out) {
+  check_image(image);
+  const int64_t plane = static_cast<int64_t>(image.height) * image.width;
+  for (int c = 0; c < 3; ++c) {
+    const uint8_t* src = image.data + (image.channels == 3 ? c : 0);
+    uint8_t* dst = out + c * plane;
+    for (int64_t i = 0; i < plane; ++i) dst[i] = src[i * image.channels];
+  }
+}
+
 CropBox train_transform(const ImageView& image, int size, const ChannelStats& stats,
                         const AugmentOptions& options, Rng& rng, float* out) {
   check_image(image);

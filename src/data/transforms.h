@@ -92,6 +92,10 @@ void crop_resize(const ImageView& image, const CropBox& box, int size, uint8_t* 
 /// to `out` [3, H, W]. crop_resize + normalize_image = apply_crop, bit for bit.
 void normalize_image(const ImageView& image, const ChannelStats& stats, float* out);
 
+/// `image` [H, W, 1|3] uint8 as planar uint8 `out` [3, H, W] (grayscale repeated): the pixels
+/// normalize_image would read, for normalizing later (on the device, tensor_batches.h).
+void planar_image(const ImageView& image, uint8_t* out);
+
 /// Training transform: sample_crop + apply_crop. Writes `out` [3, size, size]; returns the crop.
 CropBox train_transform(const ImageView& image, int size, const ChannelStats& stats,
                         const AugmentOptions& options, Rng& rng, float* out);

@@ -167,7 +167,7 @@ class Trainer {
                                                                       : train.size(), o.seed)),
         optimizer_(param_groups_lrd(*classifier, classifier->config().encoder.depth, o.layer_decay),
                    AdamWOptions{0.9, 0.999, 1e-8, o.weight_decay}),
-        loader_(train_, loader_options(classifier->config(), stats, o)) {
+        loader_(train_, loader_options(classifier->config(), stats, o, device)) {
     CM_REQUIRE(steps_per_epoch() > 0, "finetune: '", train.name(), "' has fewer than ",
                o.batch_size * o.accum_steps, " training images (one optimizer step of batch_size ",
                o.batch_size, " x accum_steps ", o.accum_steps, ")");
@@ -266,7 +266,7 @@ class Trainer {
 
  private:
   static LoaderOptions loader_options(const ClassifierConfig& c, const ChannelStats& stats,
-                                      const FinetuneOptions& o) {
+                                      const FinetuneOptions& o, torch::Device device) {
     LoaderOptions lo;
     lo.batch_size = o.batch_size;
     lo.augment = true;
@@ -276,6 +276,7 @@ class Trainer {
     lo.seed = o.seed;
     lo.workers = o.workers;
     lo.max_bad_fraction = o.max_bad_fraction;
+    lo.uint8_pixels = uint8_batches_for(device);
     if (o.group != nullptr) {
       CM_REQUIRE(o.batch_size % o.group->world_size() == 0, "finetune: batch_size ", o.batch_size,
                  " does not split evenly across ", o.group->world_size(), " processes");

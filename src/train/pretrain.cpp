@@ -89,7 +89,7 @@ class Trainer {
         world_(o.group != nullptr ? o.group->world_size() : 1),
         main_(o.group == nullptr || o.group->is_main()),
         optimizer_(*model, AdamWOptions{0.9, 0.95, 1e-8, o.weight_decay}),
-        loader_(train, loader_options(model->config(), stats, o)) {
+        loader_(train, loader_options(model->config(), stats, o, device)) {
     const MimConfig& mc = model->config();
     CM_REQUIRE(mc.target == "pixels" || tokenizer != nullptr, "pretrain: token targets need a tokenizer");
     CM_REQUIRE(o.accum_steps >= 1, "pretrain.accum_steps must be >= 1, got ", o.accum_steps);
@@ -188,7 +188,7 @@ class Trainer {
 
  private:
   static LoaderOptions loader_options(const MimConfig& mc, const ChannelStats& stats,
-                                      const PretrainOptions& o) {
+                                      const PretrainOptions& o, torch::Device device) {
     LoaderOptions lo;
     lo.batch_size = o.batch_size;
     lo.augment = true;
@@ -198,6 +198,7 @@ class Trainer {
     lo.seed = o.seed;
     lo.workers = o.workers;
     lo.max_bad_fraction = o.max_bad_fraction;
+    lo.uint8_pixels = uint8_batches_for(device);
     if (o.group != nullptr) {
       CM_REQUIRE(o.batch_size % o.group->world_size() == 0, "pretrain: batch_size ", o.batch_size,
                  " does not split evenly across ", o.group->world_size(), " processes");

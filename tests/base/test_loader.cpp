@@ -2,7 +2,8 @@
  * Tests of BatchLoader: epoch coverage, drop_last, determinism across seeds, epochs and worker
  * counts (the fine-tuning augmentation too), data-parallel shards, resuming mid-epoch, exception
  * propagation from workers and clean shutdown, the loader over an ImageSource, the evaluation
- * crop ratio, and bad samples (replaced, counted, named, too many = Error). Datasets are built by
+ * crop ratio, bad samples (replaced, counted, named, too many = Error), and uint8 batches (the
+ * float batch before normalizing and erasing). Datasets are built by
  * hand (random pixels), never through load_dataset; bad samples come from a source that fails on
  * chosen indices.
  */
@@ -284,6 +285,52 @@ TEST(Loader, FinetuneAugmentIsWorkerIndependentAndReplacesPretraining) {
   o.augment = true;
   o.finetune->rand_augment.magnitude = 12;
   EXPECT_THROW(BatchLoader(ds, o), Error);
+}
+
+/// `batch.pixels` normalized as the loader's float path does, its erasures pasted: [B, 3, S, S].
+std::vector<float> normalize_and_erase(const Batch& batch, const ChannelStats& stats) {
+  const int64_t plane = batch.image_size * batch.image_size;
+  std::vector<float> out(batch.pixels.size());
+  for (size_t i = 0; i < out.size(); ++i) {
+    const auto c = static_cast<size_t>(static_cast<int64_t>(i) / plane % 3);
+    out[i] = (static_cast<float>(batch.pixels[i]) / 255.f - stats.mean[c]) / stats.std[c];
+  }
+  const int s = static_cast<int>(batch.image_size);
+  for (const BatchErasure& e : batch.erasures)
+    paste_erasure(e.box, batch.erase_noise.data() + e.offset, 3, s, s,
+                  out.data() + e.row * 3 * plane);
+  return out;
+}
+
+TEST(Loader, Uint8PixelsAreTheFloatBatchBeforeNormalizing) {
+  auto o = small_options(8, 2);
+  o.image_size = 12;
+  o.stats = {{0.4f, 0.5f, 0.6f}, {0.2f, 0.25f, 0.3f}};
+  auto finetune = o;
+  finetune.finetune = FinetuneAugmentOptions{};
+  finetune.finetune->erasing.probability = 0.6;
+  auto eval = o;
+  eval.augment = false;
+  int erased = 0;
+  for (int64_t channels : {3, 1}) {  // grayscale is repeated into three planes
+    const auto ds = make_dataset(40, 16, channels);
+    for (const LoaderOptions& floats : {o, finetune, eval}) {
+      auto bytes = floats;
+      bytes.uint8_pixels = true;
+      BatchLoader float_loader(ds, floats), byte_loader(ds, bytes);
+      const auto want = collect(float_loader, 1), got = collect(byte_loader, 1);
+      ASSERT_EQ(want.size(), got.size());
+      for (size_t b = 0; b < want.size(); ++b) {
+        EXPECT_TRUE(got[b].images.empty());
+        EXPECT_EQ(got[b].pixels.size(), want[b].images.size());
+        EXPECT_EQ(got[b].indices, want[b].indices);
+        EXPECT_TRUE(want[b].erasures.empty() && want[b].erase_noise.empty());
+        EXPECT_TRUE(normalize_and_erase(got[b], o.stats) == want[b].images) << "batch " << b;
+        erased += static_cast<int>(got[b].erasures.size());
+      }
+    }
+  }
+  EXPECT_GT(erased, 5);  // the fine-tuning loader's erasures were exercised
 }
 
 /// A MemoryImageSource whose samples in `bad` fail as a corrupt file would; `varying` claims

@@ -108,6 +108,30 @@ TEST(RandomErasing, FillIsStandardNormalAndDeterministic) {
   EXPECT_NE(a, c);
 }
 
+TEST(RandomErasing, DrawThenPasteIsRandomErasing) {
+  RandomErasingOptions options;
+  options.probability = 0.7;
+  int boxes = 0;
+  for (uint64_t seed = 0; seed < 20; ++seed) {
+    auto erased = ramp_image(), pasted = ramp_image();
+    Rng a(seed), b(seed);
+    const auto want = random_erasing(erased.data(), 3, kSize, kSize, options, a);
+    std::vector<float> noise{-7.f};  // draws append after what is there
+    const auto got = draw_erasing(3, kSize, kSize, options, b, noise);
+    ASSERT_EQ(want.has_value(), got.has_value());
+    EXPECT_EQ(a(), b());  // the same number of draws
+    if (!got) {
+      EXPECT_EQ(noise.size(), 1u);
+      continue;
+    }
+    ++boxes;
+    EXPECT_EQ(noise.size(), 1u + static_cast<size_t>(3 * got->height * got->width));
+    paste_erasure(*got, noise.data() + 1, 3, kSize, kSize, pasted.data());
+    EXPECT_EQ(erased, pasted);
+  }
+  EXPECT_GT(boxes, 5);
+}
+
 TEST(RandomErasing, RejectsBadOptions) {
   RandomErasingOptions o;
   o.probability = -0.1;
