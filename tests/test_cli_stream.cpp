@@ -4,7 +4,8 @@
  * PNG, one corrupt file) with a tiny custom ViT; the same images as an unlabeled folder
  * pretrained without labels, with the steps that need labels skipped and said so, and every
  * command that needs labels refusing it in one line; `eval finetune` of timm-named weights at
- * 224 px on such a folder (issue 18); --storage parsed on every command that reads --data; and the
+ * 224 px on such a folder (issue 18); --max-bad-fraction of the commands without a config;
+ * --storage parsed on every command that reads --data; and the
  * ImageNet configs resolving without any data.
  */
 #include <gtest/gtest.h>
@@ -153,6 +154,34 @@ TEST(CliStream, TcasIsTheSameInMemoryAndStreamed) {
       EXPECT_EQ(rows[0][i].at(key), rows[1][i].at(key)) << key << " of " << rows[0][i]["name"];
     }
   }
+}
+
+TEST(CliStream, MaxBadFractionLetsTcasTokenizerFitAndTokensEncodeSkipACorruptImage) {
+  TempDir dir;
+  const std::string data = dir.file("photos");
+  write_photos(data, "test", 4, 6);
+  std::ofstream(data + "/test/a/corrupt.jpg") << "\xff\xd8\xff\xe0 not a jpeg";
+  const std::string read = " --data " + data + " --split test --storage stream";
+  const std::string tokenizer = dir.file("t.cmtk"), tokens = dir.file("t.npz");
+  const std::string shape = " --image-size 32 --patch-size 8";
+  for (const std::string& command :
+       {"tcas --fit-split test --tokenizers pixel-kmeans:8 --bootstrap 10" + shape + read,
+        "tokenizer fit --kind pixel-kmeans:8 -o " + tokenizer + shape + read,
+        "tokens encode --tokenizer " + tokenizer + " -o " + tokens + read}) {
+    RunResult r = run_cli(dir, command);  // 1 bad image in 9: over the default 0.001
+    EXPECT_NE(r.status, 0) << command;
+    EXPECT_NE(r.err.find("max_bad_fraction 0.001"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("corrupt.jpg"), std::string::npos) << r.err;
+    EXPECT_FALSE(fs::exists(tokens)) << "nothing written by a failed tokens encode";
+    r = run_cli(dir, command + " --max-bad-fraction 0.2");
+    ASSERT_EQ(r.status, 0) << command << "\n" << r.err;
+    EXPECT_NE(r.err.find("corrupt.jpg"), std::string::npos) << "named in the warning: " << r.err;
+  }
+  EXPECT_TRUE(fs::exists(tokens));
+  EXPECT_NE(run_cli(dir, "tokens encode --tokenizer " + tokenizer + " -o " + tokens + read +
+                             " --max-bad-fraction 2")
+                .status,
+            0);
 }
 
 TEST(CliStream, UnlabeledFolderPretrainsAndSkipsWhatNeedsLabels) {

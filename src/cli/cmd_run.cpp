@@ -275,10 +275,12 @@ nlohmann::json run_and_score(const nlohmann::json& config, const std::string& me
 }
 
 /// TCAS of `tokenizer` on the evaluation split (null JSON when `test` is null: unlabeled data).
-nlohmann::json tokenizer_tcas(const Tokenizer& tokenizer, const ImageSource* test, int workers,
-                              torch::Device device) {
+nlohmann::json tokenizer_tcas(const Tokenizer& tokenizer, const ImageSource* test,
+                              const nlohmann::json& config, torch::Device device) {
   if (test == nullptr) return nullptr;
-  const TokenLabelSet tokens = tokenize_split(tokenizer, *test, workers, device, kTokenCropRatio);
+  const TokenLabelSet tokens = tokenize_split(tokenizer, *test, data_workers(config), device,
+                                              kTokenCropRatio,
+                                              data_options(config).max_bad_fraction);
   nlohmann::json tcas = tcas_to_json(score_tcas(tokens.view(), BootstrapOptions{}, test->name()));
   spdlog::info("tokenizer TCAS on {}: {:.4f} [{:.4f}, {:.4f}]", test->name(),
                tcas["tcas"].get<double>(), tcas["tcas_ci_low"].get<double>(),
@@ -290,7 +292,6 @@ nlohmann::json tokenizer_tcas(const Tokenizer& tokenizer, const ImageSource* tes
 void run_bootstrap_rounds(const nlohmann::json& config, const ImageSource& train,
                           const ImageSource* test, const ChannelStats& stats, const std::string& out, torch::Device device,
                           nlohmann::json& rows, nlohmann::json& rounds) {
-  const int workers = data_workers(config);
   std::string previous = "clustermim";
   for (int round = 2; round <= config["run"]["rounds"].get<int>(); ++round) {
     const std::string teacher = latest_checkpoint(out + "/" + previous);
@@ -305,7 +306,7 @@ void run_bootstrap_rounds(const nlohmann::json& config, const ImageSource& train
     const auto tokenizer = prepare_round_tokenizer(
         teacher, o, train, stats, out + "/tokenizer-r" + std::to_string(round) + ".cmtk",
         fresh_hint(out), device);
-    const nlohmann::json tcas = tokenizer_tcas(*tokenizer, test, workers, device);
+    const nlohmann::json tcas = tokenizer_tcas(*tokenizer, test, config, device);
     nlohmann::json row = run_and_score(config, method, tokenizer.get(), tcas, train, test, stats,
                                        out, device);
     row["round"] = round;
@@ -355,7 +356,7 @@ void run_all(const RunArgs& args, const GlobalOptions& global) {
   nlohmann::json tcas;
   if (clustermim) {
     tokenizer = prepare_run_tokenizer(config, train, stats, out, device);
-    tcas = tokenizer_tcas(*tokenizer, test, data_workers(config), device);
+    tcas = tokenizer_tcas(*tokenizer, test, config, device);
   }
   nlohmann::json rows = nlohmann::json::array(), rounds = nlohmann::json::array();
   for (const std::string& method : methods) {

@@ -329,7 +329,8 @@ void run_tcas(const TcasArgs& args, const GlobalOptions& global) {
       tokenizer->save(args.save_dir + "/" + file + ".cmtk");
     }
     start = std::chrono::steady_clock::now();
-    TokenLabelSet set = tokenize_split(*tokenizer, eval, global.workers, device, kTokenCropRatio);
+    TokenLabelSet set = tokenize_split(*tokenizer, eval, global.workers, device, kTokenCropRatio,
+                                       args.build.fit.max_bad_fraction);
     const TcasReport report = score_tcas(set.view(), options, entry.name);
     const double eval_s = seconds_since(start);
     spdlog::info("{}: TCAS {:.4f} (fit {:.1f} s, eval {:.1f} s)", entry.name, report.tcas, fit_s,

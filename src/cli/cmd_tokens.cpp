@@ -58,6 +58,7 @@ struct EncodeArgs {
   std::string split = "test";
   std::string out = "tokens.npz";
   StorageArgs storage;
+  double max_bad_fraction = LoaderOptions().max_bad_fraction;
 };
 
 /// The images `rows` of `source` as their evaluation crops [side, side, 3] at kTokenCropRatio, in
@@ -97,7 +98,8 @@ void run_encode(const EncodeArgs& args, const GlobalOptions& global) {
       open_split(args.data, args.split, global, tokenizer->spec().image_size, args.storage);
   require_labels(data, "tokens encode");
   const TokenLabelSet set =
-      tokenize_split(*tokenizer, *data.source, global.workers, device, kTokenCropRatio);
+      tokenize_split(*tokenizer, *data.source, global.workers, device, kTokenCropRatio,
+                     args.max_bad_fraction);
   save_token_labels(args.out, set);
   std::cout << "wrote " << args.out << ": " << set.images << " images x " << set.patches
             << " tokens (K = " << set.vocab << ")\n";
@@ -184,6 +186,7 @@ void register_tokens_command(CLI::App& app, GlobalOptions& global) {
                      ".npz (tokens and labels), .safetensors (the same) or .npy (tokens only)")
       ->capture_default_str();
   add_storage_options(*encode, encode_args->storage);
+  add_max_bad_fraction_option(*encode, encode_args->max_bad_fraction);
   encode->callback([encode_args, &global] { run_encode(*encode_args, global); });
 }
 

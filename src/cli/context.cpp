@@ -57,6 +57,14 @@ void add_storage_options(CLI::App& cmd, StorageArgs& args) {
       ->check(CLI::NonNegativeNumber);
 }
 
+void add_max_bad_fraction_option(CLI::App& cmd, double& value) {
+  cmd.add_option("--max-bad-fraction", value,
+                 "Fraction of the images read that may fail to decode (left out and named in the "
+                 "log); more stop with an error")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1.0));
+}
+
 namespace {
 
 /// The shorter side of the first of the first few samples whose header reads; 0 when none does.

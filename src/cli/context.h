@@ -51,6 +51,9 @@ struct StorageArgs {
 /// Adds --storage and --memory-budget-gb to `cmd`.
 void add_storage_options(CLI::App& cmd, StorageArgs& args);
 
+/// Adds --max-bad-fraction (data.max_bad_fraction of the run config) to `cmd`, bound to `value`.
+void add_max_bad_fraction_option(CLI::App& cmd, double& value);
+
 /// open_image_split with the global cache and thread options, logging size, storage and time.
 /// `image_size`: the side S the split is decoded at in memory (0 = native). With storage auto and
 /// no side, the first image's shorter side stands for S in the budget (held at native size when

@@ -22,6 +22,7 @@ void add_fit_options(CLI::App& cmd, BuildOptions& o) {
       ->capture_default_str();
   cmd.add_option("--seed", o.fit.seed, "Seed of sampling, k-means++ and the random tokenizer")
       ->capture_default_str();
+  add_max_bad_fraction_option(cmd, o.fit.max_bad_fraction);
   cmd.add_option("--teacher", o.teacher,
                  "feature-kmeans: teacher ViT (.cmck checkpoint or timm-named .safetensors)");
   cmd.add_option("--teacher-block", o.teacher_block,

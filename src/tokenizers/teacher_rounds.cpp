@@ -74,7 +74,8 @@ BlockChoice choose_teacher_block(const std::string& teacher, std::optional<int64
     o.block = block;
     const auto tokenizer = fit_feature_kmeans(model, fit_part, stats, o, device);
     const double tcas =
-        compute_tcas(count_token_classes(*tokenizer, score_part, o.workers, device)).tcas;
+        compute_tcas(count_token_classes(*tokenizer, score_part, o.workers, device, 0.f,
+                                         o.max_bad_fraction)).tcas;
     spdlog::info("teacher block sweep: {} TCAS {:.4f} (train split, held-out part)",
                  block < 0 ? std::string("final norm") : "block " + std::to_string(block), tcas);
     choice.sweep.push_back({{"block", block}, {"tcas", tcas}});

@@ -125,13 +125,15 @@ using TokenBatchFn = std::function<void(const torch::Tensor& tokens, const torch
 /// Checks the labels, then calls fn(tokens [B', L], labels [B']) (int64, on the CPU) for every
 /// batch of an unaugmented pass in index order, its samples that failed to decode left out.
 void for_each_token_batch(const Tokenizer& tokenizer, const ImageSource& source, int workers,
-                          torch::Device device, float crop_ratio, const TokenBatchFn& fn) {
+                          torch::Device device, float crop_ratio, double max_bad_fraction,
+                          const TokenBatchFn& fn) {
   check_labels(tokenizer, source);
   const TokenizerSpec& spec = tokenizer.spec();
   EvalPassOptions pass;
   pass.image_size = spec.image_size;
   pass.crop_ratio = crop_ratio;
   pass.workers = workers;
+  pass.max_bad_fraction = max_bad_fraction;
   for_each_eval_batch(source, spec.stats, pass, device, [&](const TensorBatch& batch) {
     torch::Tensor tokens =
         tokenizer.tokenize({batch.images, batch.labels, batch.indices}).to(torch::kCPU);
@@ -159,10 +161,11 @@ void check_dataset_fits(const Tokenizer& tokenizer, const Dataset& dataset) {
 }  // namespace
 
 TokenClassCounts count_token_classes(const Tokenizer& tokenizer, const ImageSource& source,
-                                     int workers, torch::Device device, float crop_ratio) {
+                                     int workers, torch::Device device, float crop_ratio,
+                                     double max_bad_fraction) {
   check_labels(tokenizer, source);
   TokenClassCounts counts(tokenizer.spec().vocab, source.num_classes());
-  for_each_token_batch(tokenizer, source, workers, device, crop_ratio,
+  for_each_token_batch(tokenizer, source, workers, device, crop_ratio, max_bad_fraction,
                        [&](const torch::Tensor& tokens, const torch::Tensor& labels) {
                          counts.add(tokens.data_ptr<int64_t>(), labels.data_ptr<int64_t>(),
                                     tokens.size(0), tokens.size(1));
@@ -177,14 +180,14 @@ TokenClassCounts count_token_classes(const Tokenizer& tokenizer, const Dataset& 
 }
 
 TokenLabelSet tokenize_split(const Tokenizer& tokenizer, const ImageSource& source, int workers,
-                             torch::Device device, float crop_ratio) {
+                             torch::Device device, float crop_ratio, double max_bad_fraction) {
   TokenLabelSet set;
   set.vocab = tokenizer.spec().vocab;
   set.num_classes = source.num_classes();
   set.patches = tokenizer.spec().num_patches();
   set.tokens.reserve(static_cast<size_t>(source.size() * set.patches));
   set.labels.reserve(static_cast<size_t>(source.size()));
-  for_each_token_batch(tokenizer, source, workers, device, crop_ratio,
+  for_each_token_batch(tokenizer, source, workers, device, crop_ratio, max_bad_fraction,
                        [&](const torch::Tensor& tokens, const torch::Tensor& labels) {
                          const auto t = tokens.accessor<int64_t, 2>();
                          const auto y = labels.accessor<int64_t, 1>();

@@ -17,6 +17,7 @@
 #include <memory>
 #include <string>
 
+#include "data/loader.h"
 #include "metrics/tcas.h"
 #include "metrics/tcas_bootstrap.h"
 #include "tokenizers/pixel_kmeans.h"
@@ -62,10 +63,12 @@ std::unique_ptr<Tokenizer> build_tokenizer(const TokenizerRequest& request, cons
                                            const KMeansProgress& progress = nullptr);
 
 /// Tokenizes every image of `source` (its evaluation crop at the tokenizer's side, `crop_ratio`
-/// in (0, 1] or 0 = the source's default) and counts tokens per class. Error "<source>: TCAS
-/// needs labels; ..." on an unlabeled source.
+/// in (0, 1] or 0 = the source's default) and counts tokens per class; samples that fail to
+/// decode are left out, more than `max_bad_fraction` of them stop with Error (LoaderOptions).
+/// Error "<source>: TCAS needs labels; ..." on an unlabeled source.
 TokenClassCounts count_token_classes(const Tokenizer& tokenizer, const ImageSource& source,
-                                     int workers, torch::Device device, float crop_ratio = 0.f);
+                                     int workers, torch::Device device, float crop_ratio = 0.f,
+                                     double max_bad_fraction = LoaderOptions().max_bad_fraction);
 /// The same over an in-memory Dataset, whose images must have the tokenizer's size (Error naming
 /// dataset.source otherwise).
 TokenClassCounts count_token_classes(const Tokenizer& tokenizer, const Dataset& dataset,
@@ -76,7 +79,8 @@ TokenClassCounts count_token_classes(const Tokenizer& tokenizer, const Dataset& 
 /// vocab = the tokenizer's K, num_classes = the source's. What `tcas` bootstraps and `tokens
 /// encode` writes. Error on an unlabeled source, as count_token_classes.
 TokenLabelSet tokenize_split(const Tokenizer& tokenizer, const ImageSource& source, int workers,
-                             torch::Device device, float crop_ratio = 0.f);
+                             torch::Device device, float crop_ratio = 0.f,
+                             double max_bad_fraction = LoaderOptions().max_bad_fraction);
 /// The same over an in-memory Dataset (checked as count_token_classes checks it).
 TokenLabelSet tokenize_split(const Tokenizer& tokenizer, const Dataset& dataset, int workers,
                              torch::Device device);
