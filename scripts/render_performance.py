@@ -4,7 +4,7 @@
 bench/run.sh ends with `--record bench/out`: the JSON files it wrote are copied to docs/bench/
 with run.json (machine, cores, mode, wall time, date) and stamps.json (when each file was
 written), so that any clone renders the same document from them (`--check` says whether the
-committed one is that render). Each section names the benchmark command; numbers come straight
+committed one is that render, and the README's sentences between its perf markers). Each section names the benchmark command; numbers come straight
 from those files and from the GPU check's files in docs/gpu/ (scripts/gpu_check.sh; committed,
 since a GPU host is lent only now and then and gives nothing back once it is returned).
 
@@ -15,6 +15,7 @@ only when the whole spread clears it.
 import argparse
 import datetime
 import json
+import math
 import os
 import platform
 import re
@@ -385,6 +386,55 @@ def decode_section(out):
         f" {hi:.0f} MB after {4 * n} (`stream_rss_growth` {data['stream_rss_growth']:.2f}).", ""]
 
 
+
+IMAGENET1K_TRAIN = 1281167  # images in ImageNet-1K's training split
+DECODE_THREADS = (4, 8, 16, 32)
+
+
+def imagenet_epoch_bound(out, gpu_out):
+    """(GPU bf16 step img/s, streaming loader img/s on one core) from the records, or None."""
+    gpu, decode = load(os.path.join(gpu_out, "pretrain-gpu.json")), load(os.path.join(out, "decode.json"))
+    bf16 = [r for r in (gpu or {}).get("rows", []) if r["precision"] == "bf16"]
+    if not bf16 or decode is None:
+        return None
+    return bf16[0]["clustermim_images_per_second"], decode["stream_loader_images_per_second"]
+
+
+def imagenet_epoch_sentence(out, gpu_out):
+    """The bound on one ImageNet-1K pretraining epoch, as the README and PERFORMANCE.md say it."""
+    bound = imagenet_epoch_bound(out, gpu_out)
+    if bound is None:
+        return None
+    step, per_thread = bound
+    gpu = load(os.path.join(gpu_out, "pretrain-gpu.json"))
+    machine = (load(os.path.join(out, "run.json")) or {}).get("machine", "the benchmark's CPU")
+    return (f"one ImageNet-1K pretraining epoch ({IMAGENET1K_TRAIN} images) takes at least"
+            f" {IMAGENET1K_TRAIN / step / 60:.1f} minutes, the time of the {gpu['preset']} bf16"
+            f" step at its {step:.0f} img/s (pretrain-gpu.json of docs/gpu), reached when the decode"
+            f" threads keep up: at the streaming loader's {per_thread:.0f} img/s per thread on"
+            f" 500x375 JPEGs (decode.json of docs/bench, {machine}) that takes"
+            f" {math.ceil(step / per_thread)} threads (`data.workers`), if they scale linearly. A"
+            " bound from two benchmarks, not a measured epoch: no ImageNet epoch has been timed.")
+
+
+def imagenet_epoch_section(out, gpu_out):
+    """The ImageNet-1K epoch bound for several decode thread counts."""
+    bound = imagenet_epoch_bound(out, gpu_out)
+    if bound is None:
+        return []
+    step, per_thread = bound
+    sentence = imagenet_epoch_sentence(out, gpu_out)
+    lines = ["## ImageNet-1K epoch: the bound from the records", "",
+             sentence[0].upper() + sentence[1:], "",
+             "| decode threads | decode img/s | epoch minutes, at least | limited by |",
+             "|---:|---:|---:|---|"]
+    for threads in DECODE_THREADS:
+        decode = threads * per_thread
+        lines.append(f"| {threads} | {decode:.0f} | {IMAGENET1K_TRAIN / min(step, decode) / 60:.1f} |"
+                     f" {'decoding' if decode < step else 'the GPU step'} |")
+    return lines + [""]
+
+
 TARGETS = [  # key, target, what it is; a target is a floor unless LOWER_IS_BETTER names it
     ("pretrain_bf16_ratio_vs_python", 2.0, "vit-tiny-32 bf16 step vs the Python twin"),
     ("bf16_peak_fraction", 0.40, "vit-tiny-32 bf16 step GFLOP/s / bf16 GEMM peak"),
@@ -614,28 +664,32 @@ def targets_section(summary):
     return lines + ["", gaps(summary), ""]
 
 
-def update_readme(path, out):
-    """Rewrites the K-means sentence between the perf markers of the README."""
+def kmeans_sentence(out):
+    """The README's K-means sentence, or None without kmeans.json."""
     data = load(os.path.join(out, "kmeans.json"))
-    if data is None or not os.path.exists(path):
-        return
+    if data is None:
+        return None
     parts = [f"K = {r['k']}: {r['kmeans_ratio_vs_minibatch']:.1f}x"
              f" [{spread_of(r, 'kmeans_ratio_vs_minibatch')[0]:.1f},"
              f" {spread_of(r, 'kmeans_ratio_vs_minibatch')[1]:.1f}] faster to sklearn's objective"
              f" ({r['ours_objective']:.3f} vs {r['sklearn_objective']:.3f} after the full fit)"
              for r in data["rows"]]
-    sentence = ("K-means against scikit-learn's MiniBatchKMeans on the same "
-                f"{data['points']} patch vectors ({data['threads']} threads; median [min, max] over"
-                f" {rounds_of(data)} rounds): " + "; ".join(parts) + ".")
-    begin, end = "<!-- perf:kmeans -->", "<!-- /perf:kmeans -->"
-    text = open(path).read()
-    if begin not in text:
-        return
-    head, rest = text.split(begin, 1)
-    tail = rest.split(end, 1)[1]
-    with open(path + ".tmp", "w") as f:
-        f.write(head + begin + sentence + end + tail)
-    os.replace(path + ".tmp", path)
+    return ("K-means against scikit-learn's MiniBatchKMeans on the same "
+            f"{data['points']} patch vectors ({data['threads']} threads; median [min, max] over"
+            f" {rounds_of(data)} rounds): " + "; ".join(parts) + ".")
+
+
+def render_readme(text, out, gpu_out):
+    """`text` (the README) with the sentences between its perf markers (<!-- perf:NAME --> ...
+    <!-- /perf:NAME -->) rendered from the records; a marker without its records stays as is."""
+    for name, sentence in (("kmeans", kmeans_sentence(out)),
+                           ("imagenet-epoch", imagenet_epoch_sentence(out, gpu_out))):
+        begin, end = f"<!-- perf:{name} -->", f"<!-- /perf:{name} -->"
+        if sentence is None or begin not in text:
+            continue
+        head, rest = text.split(begin, 1)
+        text = head + begin + sentence + end + rest.split(end, 1)[1]
+    return text
 
 
 def record(source, records, mode, seconds):
@@ -703,17 +757,22 @@ def main():
     lines += kmeans_section(args.bench_out)
     lines += loader_section(args.bench_out)
     lines += decode_section(args.bench_out)
+    lines += imagenet_epoch_section(args.bench_out, args.gpu_out)
     text = "\n".join(lines)
+    readme = open(args.readme).read() if os.path.exists(args.readme) else None
+    rendered_readme = readme and render_readme(readme, args.bench_out, args.gpu_out)
     if args.check:
         current = open(args.out).read() if os.path.exists(args.out) else ""
-        if current != text:
-            sys.exit(f"{args.out}: not the render of the records in {args.bench_out}/"
-                     " (run scripts/render_performance.py)")
+        for path, now, rendered in ((args.out, current, text), (args.readme, readme, rendered_readme)):
+            if now != rendered:
+                sys.exit(f"{path}: not the render of the records in {args.bench_out}/"
+                         " (run scripts/render_performance.py)")
         return
     write_atomic(os.path.join(args.bench_out, "summary.json"), json.dumps(summary, indent=2) + "\n")
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
     write_atomic(args.out, text)
-    update_readme(args.readme, args.bench_out)
+    if readme is not None:
+        write_atomic(args.readme, rendered_readme)
     for key, value in summary.items():
         if isinstance(value, float):
             print(f"{key:40s} {value:.3f}")

@@ -3,8 +3,9 @@
 when the whole spread of the per-round ratios clears it), the pretraining table with its GEMM
 floor columns and phase line (clustermim's and the twin's), the gap sentence computed from the
 floor (whether fusion alone can reach the 2x target), the GPU section with the GPU check's host
-and CTest lines, the fine-tuning step and transform section, and bench/loader_rounds.py merging
-the loader's alternated rounds.
+and CTest lines, the fine-tuning step and transform section, the ImageNet-1K epoch bound (GPU step
+and decode threads) rendered into the document and between the README's markers (`--check`
+refusing a stale README), and bench/loader_rounds.py merging the loader's alternated rounds.
 Standard library only, so it runs wherever the tests run.
 """
 import importlib.util
@@ -62,6 +63,20 @@ def finetune_json(preset="vit-tiny-32", batch=128, transform=True):
     return json.dumps(data)
 
 
+def decode_json(stream_loader_images_per_second):
+    """bench_decode's file, the streaming loader at the given images/s on one core."""
+    return json.dumps({
+        "images": 64, "passes": 3, "size": 224, "mean_file_kb": 62.0,
+        "torchvision_images_per_second": 240.0, "ours_images_per_second": 690.0,
+        "full_decode_images_per_second": 730.0, "decode_crop_ratio_vs_torchvision": 2.8,
+        "decode_crop_ratio_vs_torchvision_spread": [2.4, 3.4],
+        "stream_loader_images_per_second": stream_loader_images_per_second,
+        "stream_decode_ratio_vs_torchvision": 3.3,
+        "stream_decode_ratio_vs_torchvision_spread": [3.1, 3.7],
+        "stream_rss_growth": 1.04, "stream_rss_peak_mb": [217.0, 226.0],
+        "stream_rss_samples": 512})
+
+
 GPU_CHECK_LOG = """NVIDIA H200, 143771 MiB, 580.159.04
 gpu_check: Ubuntu 24.04.3 LTS, c++ 13.3.0, cmake version 4.4.3
 gpu_check: torch 2.11.0+cu130 13.0
@@ -114,25 +129,30 @@ def kmeans_json(ratio, fused, spread=None, rows=None):
             "data": "fashion-mnist", "rows": rows, "fused_nearest_kernel": fused}
 
 
+def write_records(tmp, floor_ips, gpu=None, kmeans=None, pretrain=None, extra=None):
+    """Writes the given benchmark files under `tmp`; returns the script's arguments for them."""
+    out, gpu_out = os.path.join(tmp, "bench-out"), os.path.join(tmp, "gpu")
+    bench = {"pretrain.json": json.dumps(pretrain or pretrain_json(floor_ips))}
+    if kmeans is not None:
+        bench["kmeans.json"] = json.dumps(kmeans)
+    bench.update(extra or {})
+    for folder, files in ((out, bench), (gpu_out, gpu or {})):
+        os.makedirs(folder)
+        for name, text in files.items():
+            with open(os.path.join(folder, name), "w") as f:
+                f.write(text)
+    return [sys.executable, SCRIPT, "--bench-out", out, "--gpu-out", gpu_out,
+            "--out", os.path.join(tmp, "PERFORMANCE.md"), "--mode", "quick"]
+
+
 def render(floor_ips, gpu=None, kmeans=None, pretrain=None, extra=None):
     """Renders PERFORMANCE.md from the given files; returns its text and summary.json."""
     with tempfile.TemporaryDirectory() as tmp:
-        out, gpu_out = os.path.join(tmp, "bench-out"), os.path.join(tmp, "gpu")
-        bench = {"pretrain.json": json.dumps(pretrain or pretrain_json(floor_ips))}
-        if kmeans is not None:
-            bench["kmeans.json"] = json.dumps(kmeans)
-        bench.update(extra or {})
-        for folder, files in ((out, bench), (gpu_out, gpu or {})):
-            os.makedirs(folder)
-            for name, text in files.items():
-                with open(os.path.join(folder, name), "w") as f:
-                    f.write(text)
-        doc = os.path.join(tmp, "PERFORMANCE.md")
-        subprocess.run([sys.executable, SCRIPT, "--bench-out", out, "--gpu-out", gpu_out,
-                        "--out", doc, "--readme",
-                        os.path.join(tmp, "absent-README.md"), "--mode", "quick"],
-                       check=True, stdout=subprocess.DEVNULL)
-        with open(doc) as f, open(os.path.join(out, "summary.json")) as g:
+        command = write_records(tmp, floor_ips, gpu, kmeans, pretrain, extra)
+        subprocess.run(command + ["--readme", os.path.join(tmp, "absent-README.md")], check=True,
+                       stdout=subprocess.DEVNULL)
+        with open(os.path.join(tmp, "PERFORMANCE.md")) as f, \
+                open(os.path.join(tmp, "bench-out", "summary.json")) as g:
             return f.read(), json.load(g)
 
 
@@ -193,19 +213,10 @@ class RenderPerformanceTest(unittest.TestCase):
         self.assertEqual(summary["import_clustermim_seconds"], 0.2)
 
     def test_decode_section_and_lower_is_better_targets(self):
-        decode = {"images": 64, "passes": 3, "size": 224, "mean_file_kb": 62.0,
-                  "torchvision_images_per_second": 240.0, "ours_images_per_second": 690.0,
-                  "full_decode_images_per_second": 730.0,
-                  "decode_crop_ratio_vs_torchvision": 2.8,
-                  "decode_crop_ratio_vs_torchvision_spread": [2.4, 3.4],
-                  "stream_loader_images_per_second": 800.0,
-                  "stream_decode_ratio_vs_torchvision": 3.3,
-                  "stream_decode_ratio_vs_torchvision_spread": [3.1, 3.7],
-                  "stream_rss_growth": 1.04, "stream_rss_peak_mb": [217.0, 226.0],
-                  "stream_rss_samples": 512}
+        decode = decode_json(800.0)
         tcas = {"tcas_python_ratio_vs_numpy": 12.0, "tcas_python_ratio_vs_numpy_spread": [11, 13],
                 "import_seconds": 0.3, "import_seconds_spread": [0.2, 0.6]}
-        text, summary = render(360.0, extra={"decode.json": json.dumps(decode),
+        text, summary = render(360.0, extra={"decode.json": decode,
                                              "tcas_python.json": json.dumps(tcas)})
         self.assertIn("one core, vs torchvision (`stream_decode_ratio_vs_torchvision`) |"
                       " 3.30x [3.10, 3.70] | 3.0x | yes |", text)
@@ -217,6 +228,48 @@ class RenderPerformanceTest(unittest.TestCase):
                       " 3.30x [3.10, 3.70] |", text)
         self.assertIn("217 MB after 512 samples, 226 MB after 2048", text)
         self.assertEqual(summary["stream_rss_growth_spread"], [1.04, 1.04])
+
+    def test_imagenet_epoch_bound_from_the_gpu_step_and_the_decode_rate(self):
+        # GPU step 3000 img/s: 1281167 / 3000 s = 7.1 min; 500 img/s per decode thread: 6 threads.
+        text, _ = render(360.0, gpu_files(), extra={"decode.json": decode_json(500.0)})
+        self.assertIn("## ImageNet-1K epoch: the bound from the records", text)
+        self.assertIn("One ImageNet-1K pretraining epoch (1281167 images) takes at least 7.1"
+                      " minutes, the time of the vit-base-16 bf16 step at its 3000 img/s", text)
+        self.assertIn("500 img/s per thread on 500x375 JPEGs", text)
+        self.assertIn("that takes 6 threads (`data.workers`)", text)
+        self.assertIn("| 4 | 2000 | 10.7 | decoding |", text)
+        self.assertIn("| 8 | 4000 | 7.1 | the GPU step |", text)
+
+    def test_no_imagenet_epoch_bound_without_a_gpu_step(self):
+        text, _ = render(360.0, extra={"decode.json": decode_json(500.0)})
+        self.assertNotIn("ImageNet-1K epoch", text)
+
+    def test_readme_markers_are_rendered_and_checked(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            command = write_records(tmp, 360.0, gpu_files(),
+                                    extra={"decode.json": decode_json(500.0)})
+            readme = os.path.join(tmp, "README.md")
+            with open(readme, "w") as f:
+                f.write("Time: <!-- perf:imagenet-epoch -->stale<!-- /perf:imagenet-epoch --> end\n")
+            command += ["--readme", readme]
+            stale = subprocess.run(command + ["--check"], capture_output=True, text=True)
+            self.assertNotEqual(stale.returncode, 0)
+            subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+            with open(readme) as f:
+                text = f.read()
+            self.assertTrue(text.startswith("Time: <!-- perf:imagenet-epoch -->one ImageNet-1K"
+                                            " pretraining epoch (1281167 images) takes at least"
+                                            " 7.1 minutes"), text)
+            self.assertTrue(text.endswith("no ImageNet epoch has been timed.<!--"
+                                          " /perf:imagenet-epoch --> end\n"), text)
+            with open(readme, "a") as f:
+                f.write("an edit outside the markers\n")
+            self.assertEqual(subprocess.run(command + ["--check"], capture_output=True).returncode,
+                             0)
+            with open(readme, "w") as f:
+                f.write(text.replace("7.1 minutes", "7 minutes"))
+            stale = subprocess.run(command + ["--check"], capture_output=True, text=True)
+            self.assertIn("README.md: not the render of the records", stale.stderr)
 
     def test_floor_above_target(self):
         text, _ = render(600.0)
