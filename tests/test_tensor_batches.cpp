@@ -6,28 +6,14 @@
  */
 #include <gtest/gtest.h>
 
-#include <random>
-#include <string>
 #include <vector>
 
 #include "backend/tensor_batches.h"
 #include "data/loader.h"
+#include "support/random_dataset.h"
 
 namespace clustermim {
 namespace {
-
-Dataset random_dataset(int64_t n, int64_t side) {
-  Dataset d;
-  d.name = "synthetic";
-  d.height = d.width = side;
-  d.channels = 3;
-  d.pixels.resize(static_cast<size_t>(n * side * side * 3));
-  std::mt19937_64 rng(7);
-  for (auto& p : d.pixels) p = static_cast<uint8_t>(rng() & 0xff);
-  for (int64_t i = 0; i < n; ++i) d.labels.push_back(static_cast<int32_t>(i % 4));
-  for (int c = 0; c < 4; ++c) d.classes.push_back("class" + std::to_string(c));
-  return d;
-}
 
 /// The three loaders' options: pretraining, fine-tuning (erasing often), evaluation.
 std::vector<LoaderOptions> loader_kinds() {

@@ -10,7 +10,6 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <random>
 #include <set>
 #include <string>
 #include <utility>
@@ -18,22 +17,10 @@
 
 #include "core/error.h"
 #include "data/loader.h"
+#include "support/random_dataset.h"
 
 namespace clustermim {
 namespace {
-
-Dataset make_dataset(int64_t n, int64_t side = 8, int64_t channels = 3) {
-  Dataset d;
-  d.name = "synthetic";
-  d.height = d.width = side;
-  d.channels = channels;
-  d.pixels.resize(static_cast<size_t>(n * side * side * channels));
-  std::mt19937_64 rng(123);
-  for (auto& p : d.pixels) p = static_cast<uint8_t>(rng() & 0xff);
-  for (int64_t i = 0; i < n; ++i) d.labels.push_back(static_cast<int32_t>(i % 10));
-  for (int c = 0; c < 10; ++c) d.classes.push_back("class" + std::to_string(c));
-  return d;
-}
 
 LoaderOptions small_options(int64_t batch_size = 10, int workers = 2) {
   LoaderOptions o;
@@ -62,7 +49,7 @@ void expect_same(const std::vector<Batch>& a, const std::vector<Batch>& b) {
 }
 
 TEST(Loader, EveryIndexOncePerEpoch) {
-  const auto ds = make_dataset(103);
+  const auto ds = random_dataset(103);
   auto o = small_options();
   o.drop_last = false;
   BatchLoader loader(ds, o);
@@ -84,7 +71,7 @@ TEST(Loader, EveryIndexOncePerEpoch) {
 }
 
 TEST(Loader, DropLastDropsTheRemainder) {
-  const auto ds = make_dataset(103);
+  const auto ds = random_dataset(103);
   BatchLoader loader(ds, small_options());
   EXPECT_EQ(loader.batches_per_epoch(), 10);
   const auto batches = collect(loader, 0);
@@ -98,7 +85,7 @@ TEST(Loader, DropLastDropsTheRemainder) {
 }
 
 TEST(Loader, SameSeedGivesIdenticalBatches) {
-  const auto ds = make_dataset(64);
+  const auto ds = random_dataset(64);
   BatchLoader a(ds, small_options()), b(ds, small_options());
   expect_same(collect(a, 3), collect(b, 3));
   auto other = small_options();
@@ -116,7 +103,7 @@ TEST(Loader, DifferentEpochGivesDifferentOrder) {
 }
 
 TEST(Loader, WorkerCountDoesNotChangeBatches) {
-  const auto ds = make_dataset(150, 16);
+  const auto ds = random_dataset(150, 16);
   auto o = small_options(16, 1);
   o.drop_last = false;
   o.image_size = 12;
@@ -134,7 +121,7 @@ TEST(Loader, WorkerCountDoesNotChangeBatches) {
 }
 
 TEST(Loader, ShardsConcatenateToTheWholeBatch) {
-  const auto ds = make_dataset(95, 10);
+  const auto ds = random_dataset(95, 10);
   auto o = small_options(12, 2);
   o.drop_last = false;  // the last batch (11 images) splits unevenly: 3 + 4 + 4
   o.image_size = 8;
@@ -164,7 +151,7 @@ TEST(Loader, ShardsConcatenateToTheWholeBatch) {
 }
 
 TEST(Loader, SkipBatchesMatchesTheTailOfAFullEpoch) {
-  const auto ds = make_dataset(100);
+  const auto ds = random_dataset(100);
   BatchLoader loader(ds, small_options());
   const auto full = collect(loader, 2);
   const auto tail = collect(loader, 2, 3);
@@ -174,7 +161,7 @@ TEST(Loader, SkipBatchesMatchesTheTailOfAFullEpoch) {
 }
 
 TEST(Loader, EvalModeImagesAreTheEvalTransform) {
-  const auto ds = make_dataset(30);
+  const auto ds = random_dataset(30);
   auto o = small_options();
   o.augment = false;
   o.stats.mean = {0.1f, 0.2f, 0.3f};
@@ -189,7 +176,7 @@ TEST(Loader, EvalModeImagesAreTheEvalTransform) {
 }
 
 TEST(Loader, WorkerExceptionPropagatesFromNext) {
-  const auto ds = make_dataset(100);
+  const auto ds = random_dataset(100);
   for (int workers : {0, 1, 3}) {
     auto o = small_options(10, workers);
     o.shuffle = false;
@@ -215,7 +202,7 @@ TEST(Loader, WorkerExceptionPropagatesFromNext) {
 }
 
 TEST(Loader, DestructorMidEpochDoesNotHang) {
-  const auto ds = make_dataset(500);
+  const auto ds = random_dataset(500);
   for (int workers : {1, 4}) {
     auto o = small_options(8, workers);
     BatchLoader loader(ds, o);
@@ -229,7 +216,7 @@ TEST(Loader, DestructorMidEpochDoesNotHang) {
 }
 
 TEST(Loader, RejectsBadOptionsAndDatasets) {
-  auto ds = make_dataset(20);
+  auto ds = random_dataset(20);
   auto o = small_options();
   o.batch_size = 0;
   EXPECT_THROW(BatchLoader(ds, o).batches_per_epoch(), Error);
@@ -239,13 +226,13 @@ TEST(Loader, RejectsBadOptionsAndDatasets) {
   ds.pixels.resize(ds.pixels.size() - 1);  // inconsistent sizes
   EXPECT_THROW(BatchLoader(ds, small_options()).batches_per_epoch(), Error);
   Batch b;
-  const auto good = make_dataset(20);
+  const auto good = random_dataset(20);
   BatchLoader not_started(good, small_options());
   EXPECT_THROW(not_started.next(b), Error);
 }
 
 TEST(Loader, GrayscaleAndImageSize) {
-  const auto ds = make_dataset(20, 28, 1);
+  const auto ds = random_dataset(20, 28, 1);
   auto o = small_options(5);
   BatchLoader native(ds, o);
   EXPECT_EQ(native.image_size(), 28);
@@ -258,7 +245,7 @@ TEST(Loader, GrayscaleAndImageSize) {
 }
 
 TEST(Loader, FinetuneAugmentIsWorkerIndependentAndReplacesPretraining) {
-  const auto ds = make_dataset(60, 16);
+  const auto ds = random_dataset(60, 16);
   auto o = small_options(8, 1);
   o.image_size = 12;
   o.finetune = FinetuneAugmentOptions{};
@@ -313,7 +300,7 @@ TEST(Loader, Uint8PixelsAreTheFloatBatchBeforeNormalizing) {
   eval.augment = false;
   int erased = 0;
   for (int64_t channels : {3, 1}) {  // grayscale is repeated into three planes
-    const auto ds = make_dataset(40, 16, channels);
+    const auto ds = random_dataset(40, 16, channels);
     for (const LoaderOptions& floats : {o, finetune, eval}) {
       auto bytes = floats;
       bytes.uint8_pixels = true;
@@ -359,7 +346,7 @@ class FlakySource : public MemoryImageSource {
 };
 
 TEST(Loader, SourceConstructorGivesTheDatasetConstructorsBatches) {
-  const auto ds = make_dataset(70, 12);
+  const auto ds = random_dataset(70, 12);
   const MemoryImageSource source(ds);
   for (bool augment : {true, false}) {
     auto o = small_options(16, 2);
@@ -371,7 +358,7 @@ TEST(Loader, SourceConstructorGivesTheDatasetConstructorsBatches) {
 }
 
 TEST(Loader, CropRatioShrinksTheEvaluationCrop) {
-  const auto ds = make_dataset(12, 20);
+  const auto ds = random_dataset(12, 20);
   auto o = small_options(4, 0);
   o.augment = false;
   o.image_size = 14;
@@ -396,7 +383,7 @@ TEST(Loader, CropRatioShrinksTheEvaluationCrop) {
 }
 
 TEST(Loader, VaryingImageSizesNeedAnOutputSize) {
-  const auto ds = make_dataset(10);
+  const auto ds = random_dataset(10);
   const FlakySource varying(ds, {}, true);
   auto o = small_options();
   EXPECT_THROW(BatchLoader(varying, o), Error);
@@ -405,7 +392,7 @@ TEST(Loader, VaryingImageSizesNeedAnOutputSize) {
 }
 
 TEST(Loader, BadSamplesAreReplacedByTheNextInEpochOrderCountedAndNamed) {
-  const auto ds = make_dataset(100, 10);
+  const auto ds = random_dataset(100, 10);
   const std::set<int64_t> bad_indices{7, 8, 31};
   const FlakySource source(ds, bad_indices);
   for (bool augment : {true, false}) {
@@ -466,7 +453,7 @@ TEST(Loader, BadSamplesAreReplacedByTheNextInEpochOrderCountedAndNamed) {
 }
 
 TEST(Loader, TooManyBadSamplesStopTheEpochWithTheirNames) {
-  const auto ds = make_dataset(100, 10);
+  const auto ds = random_dataset(100, 10);
   const FlakySource source(ds, {3, 50, 51, 77});
   for (int workers : {0, 1, 3}) {
     auto o = small_options(10, workers);
