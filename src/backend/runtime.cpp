@@ -50,6 +50,10 @@ void prepare_process_environment(char** argv) {
   // execv only returns on failure: carry on with OpenBLAS's own choice.
 }
 
+bool native_bf16(torch::Device device) {
+  return !device.is_cpu() || cpu_has_flag("avx512_bf16") || cpu_has_flag("amx_bf16");
+}
+
 int configure_threads(int n) {
   const char* omp = std::getenv("OMP_NUM_THREADS");
   if (n <= 0 && omp != nullptr) n = std::atoi(omp);

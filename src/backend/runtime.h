@@ -11,6 +11,9 @@
  * `prepare_process_environment` (called first thing in main) re-executes the binary once with
  * OPENBLAS_CORETYPE=SkylakeX when the CPU has AVX-512 and the variable is unset; a value that is
  * already set is never overridden.
+ *
+ * bf16 autocast is the default precision where the device computes bf16 (native_bf16); a CPU
+ * without AVX512-BF16 or AMX emulates it, and the CLI trains such runs in fp32 instead.
  */
 #pragma once
 
@@ -32,6 +35,10 @@ int configure_threads(int n);
 /// Threads that clustermim's own at::parallel_for loops run on at the current thread count:
 /// 1 in a build without OpenMP (CMake option CLUSTERMIM_OPENMP), where they run serially.
 int parallel_loop_threads();
+
+/// Whether `device` computes bf16 natively: a CUDA device, or a CPU with AVX512-BF16 or AMX-BF16
+/// (oneDNN's bf16 kernels). Elsewhere bf16 autocast is emulated, many times slower than fp32.
+bool native_bf16(torch::Device device);
 
 /// "auto" (CUDA when available, else CPU), "cpu", "cuda" or "cuda:N". Throws Error when the
 /// requested device is unavailable.

@@ -94,6 +94,8 @@ void run_finetune(const FinetuneArgs& a, const GlobalOptions& global) {
   if (pretrained) encoder = pretrained->encoder->config();
   const std::string out =
       a.out.empty() ? config["run"]["out_dir"].get<std::string>() + "/finetune" : a.out;
+  finetune_options(config, out);  // a bad finetune.* key fails before the precision warning
+  apply_device_precision(config, device);
   FinetuneOptions options = finetune_options(config, out);
   options.group = &group;
   const DataOptions data = data_options(config);

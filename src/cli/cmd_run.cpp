@@ -112,7 +112,7 @@ void run_pretrain(const RunArgs& args, const GlobalOptions& global) {
     spdlog::info("data-parallel: {} processes (Gloo), {} threads each; rank 0 logs and checkpoints",
                  group.world_size(), at::get_num_threads());
   }
-  const nlohmann::json config = resolved_config(args, global);
+  nlohmann::json config = resolved_config(args, global);
   const std::string out = config["run"]["out_dir"].get<std::string>();
   const TrainData data = open_train(config, global);
   const ImageSource& train = *data.split.source;
@@ -124,6 +124,7 @@ void run_pretrain(const RunArgs& args, const GlobalOptions& global) {
     if (group.is_main()) clear_run_outputs(out);
     group.barrier();
   }
+  apply_device_precision(config, device);
   if (group.is_main()) write_json(out + "/config.json", config);
   std::unique_ptr<Tokenizer> tokenizer;
   if (args.method == "clustermim") {
@@ -175,6 +176,7 @@ void run_eval(const EvalArgs& args, const GlobalOptions& global) {
   if (args.checkpoint.empty()) {
     stats = split_channel_stats(train, data.channel_stats, kChannelStatsSample, side);
   }
+  apply_device_precision(config, device);
   const EncoderScores s = evaluate_encoder(model->encoder(), *train.source, *test.source, stats,
                                            encoder_eval_options(config, cache, args.which),
                                            device);
@@ -322,11 +324,12 @@ void run_bootstrap_rounds(const nlohmann::json& config, const ImageSource& train
 void run_all(const RunArgs& args, const GlobalOptions& global) {
   const auto start = std::chrono::steady_clock::now();
   const torch::Device device = apply_global_options(global);
-  const nlohmann::json config = resolved_config(args, global);
+  nlohmann::json config = resolved_config(args, global);
   const std::string out = config["run"]["out_dir"].get<std::string>();
   const int64_t finetune_epochs = run_eval_options(config).finetune_epochs;
   if (finetune_epochs > 0) finetune_options(config, "");  // a bad finetune.* key fails up front
   if (args.fresh) clear_run_outputs(out);
+  apply_device_precision(config, device);
   write_json(out + "/config.json", config);
   const TrainData data = open_train(config, global);
   const ImageSource& train = *data.split.source;

@@ -5,11 +5,14 @@
  */
 #include "cli/run_config.h"
 
+#include <spdlog/spdlog.h>
+
 #include <array>
 #include <charconv>
 #include <sstream>
 #include <type_traits>
 
+#include "backend/runtime.h"
 #include "core/error.h"
 #include "io/config.h"
 
@@ -173,6 +176,27 @@ nlohmann::json default_run_config() {
 nlohmann::json load_run_config(const std::string& path, const std::vector<std::string>& overrides) {
   const nlohmann::json file = path.empty() ? nlohmann::json() : load_toml_file(path);
   return resolve_config(default_run_config(), file, overrides, path.empty() ? "--set" : path);
+}
+
+std::vector<std::string> resolve_bf16(nlohmann::json& config, bool native) {
+  std::vector<std::string> off;
+  if (native) return off;
+  for (const char* section : {"pretrain", "eval", "finetune"}) {
+    nlohmann::json& bf16 = config[section]["bf16"];
+    if (!bf16.get<bool>()) continue;
+    bf16 = false;
+    off.push_back(std::string(section) + ".bf16");
+  }
+  return off;
+}
+
+void apply_device_precision(nlohmann::json& config, torch::Device device) {
+  const std::vector<std::string> off = resolve_bf16(config, native_bf16(device));
+  if (off.empty()) return;
+  std::string keys;
+  for (const std::string& key : off) keys += (keys.empty() ? "" : ", ") + key;
+  spdlog::warn("this CPU has no native bf16 (AVX512-BF16 or AMX): bf16 autocast would be emulated,"
+               " many times slower than fp32; computing in fp32 ({} set to false)", keys);
 }
 
 MimConfig model_shape(const nlohmann::json& c) {

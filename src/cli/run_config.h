@@ -66,6 +66,14 @@ nlohmann::json default_run_config();
 /// Defaults <- `path` (empty = none) <- overrides.
 nlohmann::json load_run_config(const std::string& path, const std::vector<std::string>& overrides);
 
+/// For a device without native bf16 (backend/runtime.h native_bf16): turns off the bf16
+/// switches that are on (pretrain.bf16, eval.bf16, finetune.bf16), so the run computes in fp32
+/// and its saved config says so. Returns the keys it turned off; none when `native`.
+std::vector<std::string> resolve_bf16(nlohmann::json& config, bool native);
+
+/// resolve_bf16 for `device`, warning once with the keys it turned off.
+void apply_device_precision(nlohmann::json& config, torch::Device device);
+
 /// The model shape: model.preset, then each of model.image_size, patch_size, depth, width,
 /// heads, mlp_ratio, decoder_depth, decoder_width, decoder_heads that is not 0 (0 = the
 /// preset's value). A shape that cannot work is a one-line Error naming the key.

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "backend/runtime.h"
 #include "backend/tensor_batches.h"
 #include "core/error.h"
 #include "tokenizers/baseline_tokenizers.h"
@@ -43,6 +44,7 @@ std::unique_ptr<Tokenizer> build_feature_kmeans(const TokenizerRequest& request,
   o.workers = options.fit.workers;
   o.max_bad_fraction = options.fit.max_bad_fraction;
   o.crop_ratio = options.fit.crop_ratio;
+  o.bf16 = native_bf16(device);  // the teacher's forward: bf16 where the device computes it
   CM_REQUIRE(o.image_size % o.patch_size == 0, "patch size ", o.patch_size,
              " does not divide image size ", o.image_size);
   FrozenEncoder teacher =
