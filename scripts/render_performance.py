@@ -4,9 +4,10 @@
 bench/run.sh ends with `--record bench/out`: the JSON files it wrote are copied to docs/bench/
 with run.json (machine, cores, mode, wall time, date) and stamps.json (when each file was
 written), so that any clone renders the same document from them (`--check` says whether the
-committed one is that render, and the README's sentences between its perf markers). Each section names the benchmark command; numbers come straight
-from those files and from the GPU check's files in docs/gpu/ (scripts/gpu_check.sh; committed,
-since a GPU host is lent only now and then and gives nothing back once it is returned).
+committed one is that render, and the README's sentences between its perf markers). Each section
+names the benchmark command; numbers come straight from those files and from the GPU check's
+files in docs/gpu/ (scripts/gpu_check.sh; committed, since a GPU host is lent only now and then
+and gives nothing back once it is returned).
 
 Every benchmark alternates clustermim and its reference for several rounds; each ratio is shown
 as the median of the per-round ratios with their [min, max] spread, and a target counts as met
@@ -386,18 +387,20 @@ def decode_section(out):
         f" {hi:.0f} MB after {4 * n} (`stream_rss_growth` {data['stream_rss_growth']:.2f}).", ""]
 
 
-
 IMAGENET1K_TRAIN = 1281167  # images in ImageNet-1K's training split
 DECODE_THREADS = (4, 8, 16, 32)
 
 
 def imagenet_epoch_bound(out, gpu_out):
-    """(GPU bf16 step img/s, streaming loader img/s on one core) from the records, or None."""
-    gpu, decode = load(os.path.join(gpu_out, "pretrain-gpu.json")), load(os.path.join(out, "decode.json"))
-    bf16 = [r for r in (gpu or {}).get("rows", []) if r["precision"] == "bf16"]
+    """(GPU model, its bf16 step img/s, the streaming loader's img/s on one core) from the
+    records, or None."""
+    gpu = load(os.path.join(gpu_out, "pretrain-gpu.json")) or {}
+    decode = load(os.path.join(out, "decode.json"))
+    bf16 = [r for r in gpu.get("rows", []) if r["precision"] == "bf16"]
     if not bf16 or decode is None:
         return None
-    return bf16[0]["clustermim_images_per_second"], decode["stream_loader_images_per_second"]
+    return (gpu["preset"], bf16[0]["clustermim_images_per_second"],
+            decode["stream_loader_images_per_second"])
 
 
 def imagenet_epoch_sentence(out, gpu_out):
@@ -405,14 +408,13 @@ def imagenet_epoch_sentence(out, gpu_out):
     bound = imagenet_epoch_bound(out, gpu_out)
     if bound is None:
         return None
-    step, per_thread = bound
-    gpu = load(os.path.join(gpu_out, "pretrain-gpu.json"))
+    preset, step, per_thread = bound
     machine = (load(os.path.join(out, "run.json")) or {}).get("machine", "the benchmark's CPU")
     return (f"one ImageNet-1K pretraining epoch ({IMAGENET1K_TRAIN} images) takes at least"
-            f" {IMAGENET1K_TRAIN / step / 60:.1f} minutes, the time of the {gpu['preset']} bf16"
-            f" step at its {step:.0f} img/s (pretrain-gpu.json of docs/gpu), reached when the decode"
-            f" threads keep up: at the streaming loader's {per_thread:.0f} img/s per thread on"
-            f" 500x375 JPEGs (decode.json of docs/bench, {machine}) that takes"
+            f" {IMAGENET1K_TRAIN / step / 60:.1f} minutes, the time of the {preset} bf16"
+            f" step at its {step:.0f} img/s (pretrain-gpu.json of docs/gpu), reached when the"
+            f" decode threads keep up: at the streaming loader's {per_thread:.0f} img/s per thread"
+            f" on 500x375 JPEGs (decode.json of docs/bench, {machine}) that takes"
             f" {math.ceil(step / per_thread)} threads (`data.workers`), if they scale linearly. A"
             " bound from two benchmarks, not a measured epoch: no ImageNet epoch has been timed.")
 
@@ -422,7 +424,7 @@ def imagenet_epoch_section(out, gpu_out):
     bound = imagenet_epoch_bound(out, gpu_out)
     if bound is None:
         return []
-    step, per_thread = bound
+    _, step, per_thread = bound
     sentence = imagenet_epoch_sentence(out, gpu_out)
     lines = ["## ImageNet-1K epoch: the bound from the records", "",
              sentence[0].upper() + sentence[1:], "",
@@ -430,7 +432,8 @@ def imagenet_epoch_section(out, gpu_out):
              "|---:|---:|---:|---|"]
     for threads in DECODE_THREADS:
         decode = threads * per_thread
-        lines.append(f"| {threads} | {decode:.0f} | {IMAGENET1K_TRAIN / min(step, decode) / 60:.1f} |"
+        minutes = IMAGENET1K_TRAIN / min(step, decode) / 60
+        lines.append(f"| {threads} | {decode:.0f} | {minutes:.1f} |"
                      f" {'decoding' if decode < step else 'the GPU step'} |")
     return lines + [""]
 
@@ -763,7 +766,8 @@ def main():
     rendered_readme = readme and render_readme(readme, args.bench_out, args.gpu_out)
     if args.check:
         current = open(args.out).read() if os.path.exists(args.out) else ""
-        for path, now, rendered in ((args.out, current, text), (args.readme, readme, rendered_readme)):
+        for path, now, rendered in ((args.out, current, text),
+                                    (args.readme, readme, rendered_readme)):
             if now != rendered:
                 sys.exit(f"{path}: not the render of the records in {args.bench_out}/"
                          " (run scripts/render_performance.py)")
