@@ -121,10 +121,7 @@ TEST_F(Cli, BadInputIsOneLineErrorAndNoOutput) {
 
 TEST(CliRun, PretrainEvaluateAndReport) {
   TempDir dir;
-  const std::string data = dir.file("data");
-  std::filesystem::create_directories(data);
-  write_idx(data, "train", 64, 28);
-  write_idx(data, "t10k", 32, 28);
+  const std::string data = testing::write_idx_dataset(dir, 64, 32, 28);
   const std::string out = dir.file("run");
   const std::string sets =
       " --set data.dataset=" + data +

@@ -7,8 +7,6 @@
  */
 #include <gtest/gtest.h>
 
-#include <filesystem>
-
 #include "backend/runtime.h"
 #include "cli/run_config.h"
 #include "support/cli_runner.h"
@@ -49,10 +47,7 @@ TEST(DevicePrecision, AGpuComputesBf16) {
 
 TEST(DevicePrecision, PretrainSavesTheResolvedPrecisionAndEvalResolvesItToo) {
   TempDir dir;
-  const std::string data = dir.file("data");
-  std::filesystem::create_directories(data);
-  testing::write_idx(data, "train", 32, 28);
-  testing::write_idx(data, "t10k", 8, 28);
+  const std::string data = testing::write_idx_dataset(dir, 32, 8, 28);
   const std::string out = dir.file("run");
   const testing::RunResult r = run_cli(
       dir, "pretrain --out " + out + " --set data.dataset=" + data +

@@ -132,10 +132,7 @@ TEST(DistributedPretrain, TwoProcessesFollowOneProcessWithTheWholeBatch) {
   GTEST_SKIP() << "built without Gloo headers (libgloo-dev)";
 #endif
   TempDir dir;
-  const std::string data = dir.file("data");
-  std::filesystem::create_directories(data);
-  testing::write_idx(data, "train", 64, 28);
-  testing::write_idx(data, "t10k", 16, 28);
+  const std::string data = testing::write_idx_dataset(dir, 64, 16, 28);
   const std::string sets = " --set data.dataset=" + data +
                            " --set pretrain.epochs=2 --set pretrain.batch_size=16"
                            " --set pretrain.bf16=false --set tokenizer.vocab=4"
@@ -213,10 +210,7 @@ TEST(DistributedFinetune, TwoProcessesEndWithTheWeightsOfOneProcess) {
   GTEST_SKIP() << "built without Gloo headers (libgloo-dev)";
 #endif
   TempDir dir;
-  const std::string data = dir.file("data");
-  std::filesystem::create_directories(data);
-  testing::write_idx(data, "train", 32, 28);
-  testing::write_idx(data, "t10k", 17, 28);  // the evaluation splits 8 / 9 over two ranks
+  const std::string data = testing::write_idx_dataset(dir, 32, 17, 28);  // the evaluation splits 8 / 9 over two ranks
   // fp32; Mixup / CutMix and drop path off (drawn per rank); crops, RandAugment and erasing on.
   const std::string sets = " --set data.dataset=" + data +
                            " --set finetune.epochs=2 --set finetune.batch_size=8"

@@ -91,10 +91,7 @@ class ErrorBoundary : public ::testing::Test {
  protected:
   void SetUp() override {
     namespace fs = std::filesystem;
-    data = dir.file("data");
-    fs::create_directories(data);
-    testing::write_idx(data, "train", 32, 28);
-    testing::write_idx(data, "t10k", 16, 28);
+    data = testing::write_idx_dataset(dir, 32, 16, 28);
     for (const char* folder : {"folder.cmck", "folder.toml", "folder.npy", "checkpoints"}) {
       fs::create_directories(dir.file(folder));
     }

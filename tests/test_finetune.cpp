@@ -232,10 +232,7 @@ TEST(Finetune, TrainImagesSamplesTheTrainingSplit) {
 
 TEST(FinetuneCli, WritesScoresAndRejectsTwoSources) {
   TempDir dir;
-  const std::string data = dir.file("data");
-  std::filesystem::create_directories(data);
-  testing::write_idx(data, "train", 32);
-  testing::write_idx(data, "t10k", 16);
+  const std::string data = testing::write_idx_dataset(dir, 32, 16);
   torch::manual_seed(0);
   VitConfig encoder = tiny_classifier().encoder;
   VisionTransformer vit(encoder);

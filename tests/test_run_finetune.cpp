@@ -24,10 +24,7 @@ using testing::slurp;
 
 TEST(RunFinetune, ColumnsScratchRowResumeAndOff) {
   TempDir dir;
-  const std::string data = dir.file("data");
-  std::filesystem::create_directories(data);
-  testing::write_idx(data, "train", 32, 28);
-  testing::write_idx(data, "t10k", 16, 28);
+  const std::string data = testing::write_idx_dataset(dir, 32, 16, 28);
   const std::string out = dir.file("run");
   const std::string sets =
       " --set data.dataset=" + data + " --set 'run.methods=[\"mae\",\"random-init\"]'"

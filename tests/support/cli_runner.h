@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -59,6 +60,16 @@ inline void write_idx(const std::string& dir, const std::string& prefix, int n, 
     labels.put(char(label));
     for (int p = 0; p < size * size; ++p) images.put(char(label ? 200 + (p * 7 + i) % 40 : 20 + (p * 5 + i) % 30));
   }
+}
+
+/// A Fashion-MNIST-like folder `dir`/data holding IDX splits train (`train` images) and t10k
+/// (`test` images) of size x size; returns its path.
+inline std::string write_idx_dataset(const TempDir& dir, int train, int test, int size = 8) {
+  const std::string data = dir.file("data");
+  std::filesystem::create_directories(data);
+  write_idx(data, "train", train, size);
+  write_idx(data, "t10k", test, size);
+  return data;
 }
 
 }  // namespace testing
