@@ -35,7 +35,10 @@ FinetuneDraw finetune_transform(const ImageView& image, int size, const ChannelS
   draw.crop = sample_crop(image.height, image.width, options.crop, rng);
   std::vector<uint8_t> pixels(static_cast<size_t>(size) * size * 3);
   crop_resize(image, draw.crop, size, pixels.data());
-  draw.erased = finetune_augment_crop(pixels.data(), size, stats, options, rng, out);
+  std::vector<float> noise;
+  draw.erased = finetune_augment_pixels(pixels.data(), size, stats, options, rng, noise);
+  normalize_image({pixels.data(), size, size, 3}, stats, out);
+  if (draw.erased) paste_erasure(*draw.erased, noise.data(), 3, size, size, out);
   return draw;
 }
 
@@ -47,16 +50,6 @@ std::optional<EraseBox> finetune_augment_pixels(uint8_t* pixels, int size,
   if (options.fill_with_mean) augment.fill = mean_fill(stats);
   rand_augment(pixels, size, size, augment, rng);
   return draw_erasing(3, size, size, options.erasing, rng, noise);
-}
-
-std::optional<EraseBox> finetune_augment_crop(uint8_t* pixels, int size, const ChannelStats& stats,
-                                              const FinetuneAugmentOptions& options, Rng& rng,
-                                              float* out) {
-  std::vector<float> noise;
-  const auto box = finetune_augment_pixels(pixels, size, stats, options, rng, noise);
-  normalize_image({pixels, size, size, 3}, stats, out);
-  if (box) paste_erasure(*box, noise.data(), 3, size, size, out);
-  return box;
 }
 
 }  // namespace clustermim

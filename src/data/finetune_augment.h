@@ -45,21 +45,14 @@ struct FinetuneDraw {
 /// round(255 * mean[c]) clipped to [0, 255]: timm's img_mean fill for the normalization `stats`.
 std::array<uint8_t, 3> mean_fill(const ChannelStats& stats);
 
-/// The uint8 part of finetune_augment_crop, for pixels normalized elsewhere (on the GPU):
-/// rand_augment on `pixels` [size, size, 3] in place, then random erasing's draws (draw_erasing:
-/// the box, nullopt = none, its fill appended to `noise` as [3, h, w]) to apply after normalizing.
+/// The part of finetune_transform after the crop, before normalizing (the loader normalizes on
+/// its workers or on the GPU): rand_augment on `pixels` [size, size, 3] in place, then random
+/// erasing's draws (draw_erasing: the box, nullopt = none, its fill appended to `noise` as
+/// [3, h, w]) to paste after normalizing; draws from `rng` after the crop's draws.
 std::optional<EraseBox> finetune_augment_pixels(uint8_t* pixels, int size,
                                                 const ChannelStats& stats,
                                                 const FinetuneAugmentOptions& options, Rng& rng,
                                                 std::vector<float>& noise);
-
-/// The part of finetune_transform after the crop, for crops decoded elsewhere (a streamed
-/// source): rand_augment on `pixels` [size, size, 3] (modified in place), normalize_image to
-/// `out` [3, size, size], random_erasing; draws from `rng` after the crop's draws. Returns the
-/// erased box (nullopt = nothing erased).
-std::optional<EraseBox> finetune_augment_crop(uint8_t* pixels, int size, const ChannelStats& stats,
-                                              const FinetuneAugmentOptions& options, Rng& rng,
-                                              float* out);
 
 /// Fine-tuning training transform of `image` (1 or 3 channels) to `out` [3, size, size]:
 /// sample_crop + crop_resize (grayscale repeated to RGB), rand_augment, normalize_image,
