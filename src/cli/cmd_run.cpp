@@ -373,9 +373,7 @@ void run_all(const RunArgs& args, const GlobalOptions& global) {
     }
   }
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  const auto skipped = [](const ImageSplit* s) {  // streamed: counted by the loader, in the log
-    return s != nullptr && !s->streamed() ? s->dataset->skipped : int64_t{0};
-  };
+  const auto skipped = [](const ImageSplit* s) { return s != nullptr ? s->skipped() : 0; };
   nlohmann::json report = {
       {"rows", rows}, {"config", config}, {"tcas", tcas}, {"rounds", rounds},
       {"machine", describe_machine(device.str())},

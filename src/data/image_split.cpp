@@ -57,6 +57,11 @@ std::string storage_name(Storage storage) {
   }
 }
 
+int64_t ImageSplit::skipped() const {
+  if (dataset) return dataset->skipped;
+  return static_cast<const StreamImageSource&>(*source).failed_samples();  // open_image_split's
+}
+
 Dataset materialize_split(const StreamImageSource& source, int side, int threads) {
   CM_REQUIRE(side > 0, source.name(),
              ": images of varying sizes need an image size to be held in memory");

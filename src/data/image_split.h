@@ -45,6 +45,9 @@ struct ImageSplit {
   std::unique_ptr<ImageSource> source;  ///< MemoryImageSource over *dataset, or StreamImageSource
   bool streamed() const { return dataset == nullptr; }
   bool labeled() const { return source->num_classes() > 0; }
+  /// Corrupt samples left out: memory, those that did not decode; stream, the distinct samples
+  /// that have failed so far (each pass replaces them, see data/loader.h).
+  int64_t skipped() const;
 };
 
 /// Opens split `split` of `spec` (anything load_dataset or index_samples reads) as `options` say,

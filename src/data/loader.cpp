@@ -288,6 +288,7 @@ bool BatchLoader::next(Batch& out) {
     }
     ++next_take_;
     count_bad(out);
+    if (next_take_ >= end_) report_bad();
     return true;
   }
   std::unique_lock<std::mutex> lock(mutex_);
@@ -305,10 +306,11 @@ bool BatchLoader::next(Batch& out) {
   const int64_t capacity = static_cast<int64_t>(options_.workers) * options_.prefetch;
   if (static_cast<int64_t>(pool_.size()) < capacity) pool_.push_back(std::move(it->second));
   ready_.erase(it);
-  ++next_take_;
+  const bool last = ++next_take_ >= end_;
   lock.unlock();
   can_claim_.notify_all();
   count_bad(out);
+  if (last) report_bad();
   return true;
 }
 

@@ -141,7 +141,7 @@ class BatchLoader {
   bool next(Batch& out);
 
   /// Bad samples in the batches handed out so far in this epoch, in epoch order (the whole epoch
-  /// once next() returned false); cleared by start_epoch.
+  /// once its last batch was handed out); cleared by start_epoch.
   const std::vector<BadSample>& bad_samples() const { return bad_; }
 
   /// Dataset order of epoch `epoch` under `seed` (identity when !shuffle): [N].
@@ -163,7 +163,8 @@ class BatchLoader {
                                     uint8_t* pixels) const;
   /// Counts `batch.bad` into the epoch; Error past max_bad_fraction.
   void count_bad(const Batch& batch);
-  /// Logs the epoch's bad samples once, when it ends.
+  /// Logs the epoch's bad samples once, when its last batch is handed out (a trainer that takes
+  /// exactly batches_per_epoch() batches never sees next() return false).
   void report_bad();
   void worker_loop();
   void stop_workers();

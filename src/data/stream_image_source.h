@@ -14,6 +14,9 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <mutex>
+#include <set>
 #include <string>
 
 #include "data/image_source.h"
@@ -22,7 +25,8 @@
 namespace clustermim {
 
 /// An ImageSource over a SampleIndex (owned). Errors on a sample (missing file, corrupt or
-/// truncated image) are clustermim::Error naming it, which the BatchLoader counts as a bad sample.
+/// truncated image) are clustermim::Error naming it, which the BatchLoader counts as a bad sample;
+/// the source remembers which samples failed, over every pass and thread, for a run's report.
 class StreamImageSource : public ImageSource {
  public:
   /// Throws Error when the index is empty.
@@ -44,8 +48,22 @@ class StreamImageSource : public ImageSource {
   std::string identity() const override;
   std::string sample_name(int64_t i) const override;
 
+  /// Distinct samples whose read or decode has failed so far (any call, any thread).
+  int64_t failed_samples() const;
+
  private:
+  /// Runs `decode` on sample i's bytes; any failure becomes an Error naming the sample, and the
+  /// sample is remembered as failed.
+  template <typename Decode>
+  auto with_sample(int64_t i, const Decode& decode) const;
+
+  struct Failures {
+    std::mutex mutex;
+    std::set<int64_t> indices;
+  };
+
   SampleIndex index_;
+  std::unique_ptr<Failures> failures_ = std::make_unique<Failures>();
 };
 
 }  // namespace clustermim

@@ -1,14 +1,17 @@
 /*
  * Tests of the memory / stream switch (data/image_split.h): the storage names, auto's budget rule,
  * a split read from shards into memory holding exactly the pixels its folder streams, unlabeled
- * folders in memory, and a corrupt image left out and counted when a split is decoded into memory.
+ * folders in memory, and a corrupt image left out and counted when a split is decoded into memory,
+ * or counted once however often a stream fails on it.
  */
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <opencv2/imgcodecs.hpp>
+#include <vector>
 
 #include "base/data_test_util.h"
+#include "core/error.h"
 #include "data/image_split.h"
 #include "data/webdataset.h"
 
@@ -103,10 +106,31 @@ TEST(ImageSplit, UnlabeledFolderInMemoryHasNoClassesAndACorruptImageIsCounted) {
   EXPECT_FALSE(split.labeled());
   EXPECT_EQ(split.dataset->size(), 2);
   EXPECT_EQ(split.dataset->skipped, 1);
+  EXPECT_EQ(split.skipped(), 1);
   EXPECT_EQ(split.source->label(0), -1);
   EXPECT_NE(error_message([&] { open_image_split(root, "test", options(Storage::kMemory, 6)); })
                 .find("only the split train"),
             std::string::npos);
+}
+
+TEST(ImageSplit, AStreamCountsEachSampleThatFailedOnce) {
+  const std::string root = make_temp_dir();
+  write_image(root + "/a/one.jpg", 1);
+  write_bytes(root + "/a/two.jpg", {0xff, 0xd8, 0xff, 0xe0, 0, 16});
+  write_bytes(root + "/b/three.png", {0x89, 'P', 'N', 'G'});
+  const ImageSplit split = open_image_split(root, "train", options(Storage::kStream, 6));
+  ASSERT_TRUE(split.streamed());
+  EXPECT_EQ(split.skipped(), 0) << "nothing has been read yet";
+  std::vector<uint8_t> pixels(6 * 6 * 3);
+  for (int pass = 0; pass < 2; ++pass) {
+    for (int64_t i = 0; i < split.source->size(); ++i) {
+      try {
+        split.source->eval(i, 6, 1.f, pixels.data());
+      } catch (const Error&) {
+      }
+    }
+  }
+  EXPECT_EQ(split.skipped(), 2) << "two bad files, each counted once over two passes";
 }
 
 }  // namespace

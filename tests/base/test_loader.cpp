@@ -8,9 +8,13 @@
  * chosen indices.
  */
 #include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <memory>
 #include <set>
+#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -450,6 +454,31 @@ TEST(Loader, BadSamplesAreReplacedByTheNextInEpochOrderCountedAndNamed) {
     one.start_epoch(5);
     EXPECT_TRUE(one.bad_samples().empty());
   }
+}
+
+TEST(Loader, BadSamplesAreLoggedWithTheEpochsLastBatch) {
+  // A trainer takes exactly batches_per_epoch() batches and never calls next() once more.
+  const auto ds = random_dataset(40, 10);
+  const FlakySource source(ds, {5});
+  const auto saved = spdlog::default_logger();
+  for (int workers : {0, 2}) {
+    std::ostringstream log;
+    spdlog::set_default_logger(std::make_shared<spdlog::logger>(
+        "capture", std::make_shared<spdlog::sinks::ostream_sink_mt>(log)));
+    auto o = small_options(10, workers);
+    o.max_bad_fraction = 0.05;
+    BatchLoader loader(source, o);
+    loader.start_epoch(0);
+    Batch b;
+    for (int64_t i = 0; i + 1 < loader.batches_per_epoch(); ++i) ASSERT_TRUE(loader.next(b));
+    EXPECT_EQ(log.str().find("img5.jpg"), std::string::npos) << "logged before the epoch ended";
+    ASSERT_TRUE(loader.next(b));
+    EXPECT_NE(log.str().find("epoch 0: 1 bad sample(s) skipped"), std::string::npos) << log.str();
+    EXPECT_NE(log.str().find("img5.jpg: corrupt JPEG"), std::string::npos) << log.str();
+    EXPECT_FALSE(loader.next(b));
+    EXPECT_EQ(log.str().find("img5.jpg"), log.str().rfind("img5.jpg")) << "logged twice";
+  }
+  spdlog::set_default_logger(saved);
 }
 
 TEST(Loader, TooManyBadSamplesStopTheEpochWithTheirNames) {
