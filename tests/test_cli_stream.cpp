@@ -1,8 +1,9 @@
 /*
  * The command line on data of any size (issue 17): `clustermim run` streamed end to end on a
  * generated folder of photo-sized JPEGs (varied sizes and aspect ratios, some grayscale, one
- * PNG, one corrupt file) with a tiny custom ViT; the same images as an unlabeled folder
- * pretrained without labels, with the steps that need labels skipped and said so, and every
+ * PNG, one corrupt and one truncated file, each named by every pass and counted in the report)
+ * with a tiny custom ViT; the same images as an unlabeled folder pretrained without labels,
+ * with the steps that need labels skipped and said so, and every
  * command that needs labels refusing it in one line; `eval finetune` of timm-named weights at
  * 224 px on such a folder (issue 18); --max-bad-fraction of the commands without a config;
  * --storage parsed on every command that reads --data; and the
@@ -83,15 +84,29 @@ const std::string kTiny =
 TEST(CliStream, RunStreamsPhotoFolderEndToEnd) {
   TempDir dir;
   const std::string data = dir.file("photos");
-  write_photos(data, "train", 18, 1);
+  write_photos(data, "train", 19, 1);
   write_photos(data, "test", 6, 2);
   std::ofstream(data + "/train/a/corrupt.jpg") << "\xff\xd8\xff\xe0 not a jpeg";
+  const std::string whole = slurp(data + "/train/b/3.jpg");  // 40 samples: batch 8 drops none
+  std::ofstream(data + "/train/b/truncated.jpg") << whole.substr(0, whole.size() / 2);
   const std::string out = dir.file("run");
   const RunResult r = run_cli(dir, "run --out " + out + " --set data.dataset=" + data + kTiny +
                                        " --set 'run.methods=[\"clustermim\",\"mae\"]'");
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_NE(r.err.find("corrupt.jpg"), std::string::npos) << "the corrupt file is named";
+  // ... by each pretraining epoch too, which takes exactly its batches and stops.
+  const size_t begin = r.err.find("pretraining clustermim"), end = r.err.find("pretrain done");
+  ASSERT_NE(end, std::string::npos) << r.err;
+  EXPECT_LT(r.err.find("epoch 0: 2 bad sample(s) skipped", begin), end) << r.err;
+  EXPECT_NE(r.err.find("pretraining clustermim (vit-tiny-28 reshaped: 32 px, patch 8, 32-d x 1, 2"
+                       " heads, mlp 4; decoder 32-d x 1, 2 heads, 1 epochs)"),
+            std::string::npos)
+      << "the log names the shape, not the preset it was changed from: " << r.err;
   const auto report = nlohmann::json::parse(slurp(out + "/report.json"));
+  EXPECT_EQ(report.at("skipped_samples").at("train"), 2) << "a streamed split's count too";
+  EXPECT_EQ(report["skipped_samples"].at("eval"), 0);
+  EXPECT_NE(slurp(out + "/report.md").find("- model: vit-tiny-28 reshaped: 32 px"),
+            std::string::npos);
   EXPECT_EQ(report.at("storage").at("train"), "stream");
   EXPECT_EQ(report["storage"].at("eval"), "stream");
   EXPECT_FALSE(report.contains("skipped_steps"));
@@ -99,7 +114,7 @@ TEST(CliStream, RunStreamsPhotoFolderEndToEnd) {
   for (const auto& row : report["rows"]) {
     EXPECT_TRUE(row.at("knn_top1").is_number()) << row;
     EXPECT_TRUE(row.at("linear_top1").is_number()) << row;
-    EXPECT_EQ(row.at("pretrain_steps"), 4) << "37 training samples, batch 8: " << row;
+    EXPECT_EQ(row.at("pretrain_steps"), 5) << "40 training samples, batch 8: " << row;
   }
   EXPECT_TRUE(report["rows"][0].at("tcas").is_number());
   EXPECT_TRUE(report.at("tcas").at("tcas").is_number());

@@ -1,7 +1,8 @@
 /*
  * ViTs of any shape and stochastic depth (issue 17, item 4). Shapes: every model.* key reaches the
  * built model's parameter shapes and beats the preset, each impossible shape is one line naming
- * its key, timm's ViT-B/16 parameter count. Drop path: the identity in eval mode and at rate 0,
+ * its key, a reshaped preset is named by its shape in logs and reports, timm's ViT-B/16
+ * parameter count. Drop path: the identity in eval mode and at rate 0,
  * per-sample Bernoulli keep with 1/keep scaling in training, timm's linear rate schedule.
  */
 #include <gtest/gtest.h>
@@ -55,6 +56,17 @@ TEST(VitShapes, EveryModelKeyReachesTheParameterShapesAndBeatsThePreset) {
   EXPECT_EQ(preset.decoder.dim, 128);
   EXPECT_EQ(preset.encoder.dim, 192);
   EXPECT_EQ(preset.encoder.image_size, 32);
+}
+
+TEST(VitShapes, AReshapedPresetIsNamedByItsShape) {
+  EXPECT_EQ(model_name(load_run_config("", {"model.preset=vit-tiny-32"})), "vit-tiny-32");
+  EXPECT_EQ(model_name(load_run_config("", {"model.preset=vit-tiny-32", "model.depth=12"})),
+            "vit-tiny-32")
+      << "a key set to the preset's own value changes nothing";
+  EXPECT_EQ(model_name(load_run_config("", {"model.preset=vit-tiny-32", "model.depth=3",
+                                            "model.decoder_heads=2"})),
+            "vit-tiny-32 reshaped: 32 px, patch 4, 192-d x 3, 3 heads, mlp 4; decoder 128-d x 4, "
+            "2 heads");
 }
 
 TEST(VitShapes, AShapeThatCannotWorkIsOneLineNamingTheKey) {

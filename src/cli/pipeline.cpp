@@ -90,7 +90,7 @@ MethodResult run_method(const nlohmann::json& config, const std::string& method,
   r.dir = out_dir + "/" + method;
   const nlohmann::json saved = {{"run", config}, {"method", method}};
   const std::string resume = fs::exists(r.dir) ? latest_checkpoint(r.dir) : "";
-  spdlog::info("pretraining {} ({}, {} epochs){}", method, config["model"]["preset"].get<std::string>(),
+  spdlog::info("pretraining {} ({}, {} epochs){}", method, model_name(config),
                config["pretrain"]["epochs"].get<int64_t>(), resume.empty() ? "" : ", resuming");
   PretrainOptions options = pretrain_options(config, r.dir);
   options.group = group;

@@ -14,6 +14,7 @@
 
 #include "cli/context.h"
 #include "cli/plot.h"
+#include "cli/run_config.h"
 #include "core/machine.h"
 #include "io/file_util.h"
 #include "train/metrics_log.h"
@@ -117,7 +118,7 @@ void write_report(const std::string& out_dir, const nlohmann::json& report) {
      << "- data: " << report["config"]["data"]["dataset"].get<std::string>() << " (train on `"
      << report["config"]["data"]["train_split"].get<std::string>() << "`, evaluate on `"
      << report["config"]["data"]["eval_split"].get<std::string>() << "`)\n"
-     << "- model: " << report["config"]["model"]["preset"].get<std::string>() << ", "
+     << "- model: " << model_name(report["config"]) << ", "
      << report["config"]["pretrain"]["epochs"].get<int64_t>() << " pretraining epochs\n"
      << "- machine: " << m.value("cpu", "?") << ", " << m.value("cores", 0) << " cores, LibTorch "
      << m.value("libtorch", "?") << ", device " << m.value("device", "?")
@@ -126,7 +127,7 @@ void write_report(const std::string& out_dir, const nlohmann::json& report) {
      << " s (pretrain s: time in training steps, summed over resumed invocations)\n"
      << "- corrupt samples skipped: " << report["skipped_samples"].value("train", 0) << " train, "
      << report["skipped_samples"].value("eval", 0) << " eval"
-     << (report.contains("storage") ? " (a streamed split's are reported in the log)" : "")
+     << " (each named in the log)"
      << "\n"
      << (report.value("labeled", true)
              ? ""

@@ -231,6 +231,19 @@ MimConfig model_shape(const nlohmann::json& c) {
   return m;
 }
 
+std::string model_name(const nlohmann::json& c) {
+  const std::string preset = c["model"]["preset"].get<std::string>();
+  const MimConfig m = model_shape(c), p = mim_preset(preset);
+  const VitConfig& e = m.encoder;
+  const DecoderConfig& d = m.decoder;
+  if (to_json(e) == to_json(p.encoder) && d.dim == p.decoder.dim && d.depth == p.decoder.depth &&
+      d.heads == p.decoder.heads)
+    return preset;
+  return str_cat(preset, " reshaped: ", e.image_size, " px, patch ", e.patch_size, ", ", e.dim,
+                 "-d x ", e.depth, ", ", e.heads, " heads, mlp ", e.mlp_ratio, "; decoder ", d.dim,
+                 "-d x ", d.depth, ", ", d.heads, " heads");
+}
+
 MimConfig model_config(const nlohmann::json& c, const std::string& method) {
   const bool round = method.rfind("clustermim-r", 0) == 0;  // a bootstrapped round (run.rounds)
   CM_REQUIRE(method == "clustermim" || method == "mae" || method == "random-init" || round,

@@ -79,6 +79,11 @@ void apply_device_precision(nlohmann::json& config, torch::Device device);
 /// preset's value). A shape that cannot work is a one-line Error naming the key.
 MimConfig model_shape(const nlohmann::json& config);
 
+/// The model's name for logs and reports: model.preset when the shape keys leave its shape as it
+/// is, else the shape, "vit-tiny-28 reshaped: 48 px, patch 8, 64-d x 2, 4 heads, mlp 4; decoder
+/// 32-d x 1, 2 heads".
+std::string model_name(const nlohmann::json& config);
+
 /// The model of `method` ("clustermim" | "mae" | "random-init"): model_shape, with the mask
 /// ratio, target and vocabulary from the config.
 MimConfig model_config(const nlohmann::json& config, const std::string& method);
