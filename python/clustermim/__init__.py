@@ -13,7 +13,7 @@ LibTorch: importing clustermim and scoring tokens takes milliseconds. The other 
 extension on first use (PEP 562 module __getattr__): `load_dataset` from `_data` (the dataset
 readers, with OpenCV), `Tokenizer` and `fit_pixel_kmeans` from `_torch` (LibTorch).
 """
-import importlib
+import importlib as _importlib
 
 from ._core import compare_tcas, tcas
 
@@ -28,7 +28,7 @@ __all__ = ["tcas", "compare_tcas", *_LAZY]
 def __getattr__(name):
     """Imports the extension behind `name` (and so OpenCV or LibTorch) the first time it is used."""
     if name in _LAZY:
-        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        value = getattr(_importlib.import_module(f".{_LAZY[name]}", __name__), name)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'clustermim' has no attribute {name!r}")

@@ -32,6 +32,8 @@ def test_libraries_load_on_first_use():
 
 def test_lazy_names():
     assert "Tokenizer" in dir(clustermim) and "fit_pixel_kmeans" in dir(clustermim)
+    public = {name for name in dir(clustermim) if not name.startswith("_")}
+    assert public == set(clustermim.__all__), "no helper module leaks into the public names"
     assert set(clustermim.__all__) == {"tcas", "compare_tcas", "load_dataset", "Tokenizer",
                                        "fit_pixel_kmeans"}
     try:
