@@ -3,7 +3,8 @@
  * generated folder of photo-sized JPEGs (varied sizes and aspect ratios, some grayscale, one
  * PNG, one corrupt and one truncated file, each named by every pass and counted in the report)
  * with a tiny custom ViT; the same images as an unlabeled folder pretrained without labels,
- * with the steps that need labels skipped and said so, and every
+ * with the steps that need labels skipped and said so, token pictures and token files made
+ * without them, and every
  * command that needs labels refusing it in one line; `eval finetune` of timm-named weights at
  * 224 px on such a folder (issue 18); --max-bad-fraction of the commands without a config;
  * --storage parsed on every command that reads --data; and the
@@ -22,6 +23,7 @@
 #include <vector>
 
 #include "cli/run_config.h"
+#include "io/npy.h"
 #include "models/vit_weights.h"
 #include "support/cli_runner.h"
 #include "support/fixtures.h"
@@ -240,6 +242,18 @@ TEST(CliStream, UnlabeledFolderPretrainsAndSkipsWhatNeedsLabels) {
   r = run_cli(dir, "data info" + data + " --storage stream");
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_NE(r.out.find("classes  unlabeled"), std::string::npos) << r.out;
+
+  // Token pictures and token files need no labels: no class mix, the tokens alone.
+  const std::string tokenizer = " --tokenizer " + dir.file("pre/tokenizer.cmtk");
+  r = run_cli(dir, "tokens show --pool 16 --images 4 -o " + dir.file("t.png") + tokenizer + data);
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_FALSE(cv::imread(dir.file("t.png")).empty());
+  r = run_cli(dir, "tokens encode -o " + dir.file("t.npz") + tokenizer + data);
+  ASSERT_EQ(r.status, 0) << r.err;
+  const std::vector<NpyArray> arrays = load_npz(dir.file("t.npz"));
+  ASSERT_EQ(arrays.size(), 1u);
+  EXPECT_EQ(arrays[0].name, "tokens");
+  EXPECT_EQ(arrays[0].shape, (std::vector<int64_t>{24, 16}));
 }
 
 TEST(CliStream, StorageFlagIsParsedOnEveryDataCommand) {

@@ -4,10 +4,11 @@
  * identical pixels, tokens and counts at crop ratio 1; fitting decodes only the images
  * max_patches needs, once each, at the source's default crop ratio; a sample that fails to decode
  * is left out of the tokens; unlabeled sources are one-line errors for TCAS, the label tokenizer
- * and the "auto" teacher block rule.
+ * and the "auto" teacher block rule, while tokenizing them gives labels -1.
  */
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <map>
 #include <mutex>
@@ -253,8 +254,11 @@ TEST(TcasStorage, UnlabeledSourcesAreOneLineErrorsForTcasTheLabelTokenizerAndAut
   const std::string needs_labels = name + ": TCAS needs labels; this source is unlabeled";
   EXPECT_EQ(error_message([&] { count_token_classes(*tokenizer, source, 1, torch::kCPU); }),
             needs_labels);
-  EXPECT_EQ(error_message([&] { tokenize_split(*tokenizer, source, 1, torch::kCPU); }),
-            needs_labels);
+  // Tokenizing needs none either (`tokens encode` writes the tokens alone): labels -1, no classes.
+  const TokenLabelSet ids = tokenize_split(*tokenizer, source, 1, torch::kCPU);
+  EXPECT_EQ(ids.images, source.size());
+  EXPECT_EQ(ids.num_classes, 0);
+  EXPECT_TRUE(std::all_of(ids.labels.begin(), ids.labels.end(), [](int32_t y) { return y == -1; }));
   EXPECT_EQ(error_message([&] {
               choose_teacher_block("teacher.cmck", std::nullopt, FeatureKMeansOptions{}, source,
                                    stats, torch::kCPU);

@@ -100,6 +100,8 @@ TEST(LabelTokenizer, EveryPatchGetsItsImageClass) {
   const torch::Tensor t = tok->tokenize({torch::zeros({3, 3, 8, 8}), labels, {}});
   ASSERT_EQ(t.sizes(), (std::vector<int64_t>{3, 4}));
   EXPECT_TRUE(torch::equal(t, labels.unsqueeze(1).expand({3, 4})));
+  EXPECT_THROW(tok->tokenize({torch::zeros({2, 3, 8, 8}), torch::tensor({1, -1}), {}}), Error)
+      << "an unlabeled image (-1) has no token";
 }
 
 TEST(RandomTokenizer, DeterministicUniformAndSurvivesSaving) {

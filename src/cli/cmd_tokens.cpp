@@ -3,6 +3,7 @@
  * frequent tokens, and the patches behind chosen tokens with their class mix).
  * `clustermim tokens encode`: a split's token ids [N, L] and labels [N] written to a token file,
  * the format `tcas --tokens` and numpy read (so tokenizations can be scored or compared later).
+ * Unlabeled images work with both: no class mix in the picture, the tokens alone in the file.
  * Both read the split in memory or streamed (--storage) as its center squares (kTokenCropRatio),
  * the pixels `tcas` scores; `show` decodes only the --pool images it draws.
  */
@@ -90,13 +91,21 @@ Dataset decode_pool(const ImageSource& source, const std::vector<int64_t>& rows,
   return pool;
 }
 
+/// Opens the split the tokenizer reads, at its image size; only the label tokenizer needs labels.
+ImageSplit open_tokenized_split(const std::string& spec, const std::string& split,
+                                const Tokenizer& tokenizer, const GlobalOptions& global,
+                                const StorageArgs& storage) {
+  ImageSplit data = open_split(spec, split, global, tokenizer.spec().image_size, storage);
+  if (tokenizer.spec().kind == "label") require_labels(data, "the label tokenizer");
+  return data;
+}
+
 void run_encode(const EncodeArgs& args, const GlobalOptions& global) {
   const torch::Device device = apply_global_options(global);
   const auto tokenizer = load_tokenizer(args.tokenizer);
   tokenizer->to(device);
   const ImageSplit data =
-      open_split(args.data, args.split, global, tokenizer->spec().image_size, args.storage);
-  require_labels(data, "tokens encode");
+      open_tokenized_split(args.data, args.split, *tokenizer, global, args.storage);
   const TokenLabelSet set =
       tokenize_split(*tokenizer, *data.source, global.workers, device, kTokenCropRatio,
                      args.max_bad_fraction);
@@ -112,8 +121,8 @@ void run_show(const ShowArgs& args, const GlobalOptions& global) {
   const auto tokenizer = load_tokenizer(args.tokenizer);
   tokenizer->to(device);
   const TokenizerSpec& spec = tokenizer->spec();
-  const ImageSplit data = open_split(args.data, args.split, global, spec.image_size, args.storage);
-  require_labels(data, "tokens show");
+  const ImageSplit data =
+      open_tokenized_split(args.data, args.split, *tokenizer, global, args.storage);
   const SplitInfo info = split_info(data);
   const ImageSource& source = *data.source;
   const Dataset drawn = decode_pool(

@@ -87,7 +87,8 @@ int draw_samples(cv::Mat& canvas, const TokenPictureInput& in, int y) {
     const int64_t index = in.images[row];
     paste(canvas, upscale(image_bgr(*in.dataset, index, in.image_size), kCell), x, yy);
     paste(canvas, token_map(in, row), x + kCell + 4, yy);
-    text(canvas, in.dataset->classes[in.dataset->labels[index]], x, yy + kCell + 16);
+    if (!in.dataset->classes.empty())
+      text(canvas, in.dataset->classes[in.dataset->labels[index]], x, yy + kCell + 16);
   }
   return y + static_cast<int>((in.shown.size() + per_row - 1) / per_row) * (kCell + 26);
 }
@@ -109,16 +110,16 @@ int draw_legend(cv::Mat& canvas, const std::vector<int64_t>& order, const std::v
 int draw_mosaic(cv::Mat& canvas, const TokenPictureInput& in, int64_t token, int64_t total, int y) {
   const Dataset& d = *in.dataset;
   const int64_t grid = in.image_size / in.patch_size, per_image = grid * grid;
-  std::vector<int64_t> per_class(d.classes.size(), 0);
+  std::vector<int64_t> per_class(d.classes.size(), 0);  // empty for unlabeled images
   std::vector<std::pair<int64_t, int64_t>> members;  // (row, patch)
   for (size_t r = 0; r < in.images.size(); ++r) {
     for (int64_t j = 0; j < per_image; ++j) {
       if (in.tokens[r * per_image + j] != token) continue;
-      ++per_class[d.labels[in.images[r]]];
+      if (!per_class.empty()) ++per_class[d.labels[in.images[r]]];
       members.emplace_back(r, j);
     }
   }
-  const int64_t n = std::accumulate(per_class.begin(), per_class.end(), int64_t{0});
+  const auto n = static_cast<int64_t>(members.size());
   members = evenly_spaced(members, in.patches_per_token);  // across the pool, not its first rows
   cv::rectangle(canvas, {10, y + 4}, {26, y + 20}, colour(token), cv::FILLED);
   char share[32];
@@ -144,13 +145,15 @@ int draw_mosaic(cv::Mat& canvas, const TokenPictureInput& in, int64_t token, int
     const cv::Rect box(static_cast<int>((j % grid) * in.patch_size), static_cast<int>((j / grid) * in.patch_size),
                        static_cast<int>(in.patch_size), static_cast<int>(in.patch_size));
     const int px = 10 + static_cast<int>(m) * (kPatch + 6), py = y + 40;
-    cv::rectangle(canvas, {px, py}, {px + kPatch + 3, py + kPatch + 3}, colour(1000 + d.labels[index], 160), cv::FILLED);
+    const cv::Scalar frame = per_class.empty() ? cv::Scalar(160, 160, 160) : colour(1000 + d.labels[index], 160);
+    cv::rectangle(canvas, {px, py}, {px + kPatch + 3, py + kPatch + 3}, frame, cv::FILLED);
     paste(canvas, upscale(img(box), kPatch), px + 2, py + 2);
   }
   return y + 40 + kPatch + 14;
 }
 
 int draw_class_key(cv::Mat& canvas, const Dataset& d, int y) {
+  if (d.classes.empty()) return y;  // unlabeled: grey frames, no class mix
   text(canvas, "frame and bar colours = class:", 10, y + 14);
   for (size_t c = 0; c < d.classes.size(); ++c) {
     const int x = 250 + static_cast<int>(c % 6) * 110, yy = y + 2 + static_cast<int>(c / 6) * 20;

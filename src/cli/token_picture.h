@@ -4,7 +4,8 @@
  * Top: sample images beside their token maps (one colour per token, the same colour everywhere
  * in the picture) and a legend of the most frequent tokens. Below: for each chosen token, its
  * share of patches, a bar of its class mix, and a mosaic of patches it was assigned to, each
- * framed in its image's class colour. Pure drawing: the caller tokenizes.
+ * framed in its image's class colour (unlabeled images: no class names, mix or colours). Pure
+ * drawing: the caller tokenizes.
  */
 #pragma once
 

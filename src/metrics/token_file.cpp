@@ -202,11 +202,13 @@ void save_token_labels(const std::string& path, const TokenLabelSet& set) {
   const std::vector<int64_t> label_shape =
       set.labels_per_patch ? token_shape : std::vector<int64_t>{set.images};
   const Format format = format_of(path);
+  const bool labeled = set.num_classes > 0;
   if (format == Format::Npy) {
     save_npy(path, make_npy_int32("tokens", token_shape, set.tokens));
   } else if (format == Format::Npz) {
-    save_npz(path, {make_npy_int32("tokens", token_shape, set.tokens),
-                    make_npy_int32("labels", label_shape, set.labels)});
+    std::vector<NpyArray> arrays = {make_npy_int32("tokens", token_shape, set.tokens)};
+    if (labeled) arrays.push_back(make_npy_int32("labels", label_shape, set.labels));
+    save_npz(path, arrays);
   } else {
     auto record = [](const std::string& name, std::vector<int64_t> shape,
                      const std::vector<int32_t>& values) {
@@ -220,9 +222,9 @@ void save_token_labels(const std::string& path, const TokenLabelSet& set) {
       std::memcpy(t.data.data(), values.data(), t.data.size());
       return t;
     };
-    save_safetensors(path, {record("tokens", token_shape, set.tokens),
-                            record("labels", label_shape, set.labels)},
-                     {});
+    std::vector<TensorRecord> tensors = {record("tokens", token_shape, set.tokens)};
+    if (labeled) tensors.push_back(record("labels", label_shape, set.labels));
+    save_safetensors(path, tensors, {});
   }
 }
 

@@ -32,7 +32,8 @@ TokenLabelSet decode_token_labels(const uint8_t* bytes, size_t size, const std::
                                   int64_t vocab = 0);
 
 /// Writes `set` as int32 arrays by the extension of `path`: .npz ("tokens" and "labels"),
-/// .safetensors (the same two tensors) or .npy (the tokens alone). Atomic (temp file + rename).
+/// .safetensors (the same two tensors) or .npy (the tokens alone); the tokens alone in every
+/// format when `set` has no classes (unlabeled images). Atomic (temp file + rename).
 void save_token_labels(const std::string& path, const TokenLabelSet& set);
 
 }  // namespace clustermim

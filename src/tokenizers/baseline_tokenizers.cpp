@@ -24,6 +24,8 @@ torch::Tensor LabelTokenizer::tokenize_checked(const TokenizerInput& input) cons
   CM_REQUIRE(input.labels.defined(), "label tokenizer: the batch carries no labels");
   CM_REQUIRE(input.labels.numel() == 0 || input.labels.max().item<int64_t>() < spec_.vocab,
              "label tokenizer: a label is >= its vocabulary ", spec_.vocab);
+  CM_REQUIRE(input.labels.numel() == 0 || input.labels.min().item<int64_t>() >= 0,
+             "label tokenizer: the batch holds unlabeled images (label -1)");
   return input.labels.to(input.images.device(), torch::kLong)
       .unsqueeze(1)
       .expand({input.images.size(0), spec_.num_patches()})

@@ -124,12 +124,11 @@ void check_labels(const Tokenizer& tokenizer, const ImageSource& source) {
 
 using TokenBatchFn = std::function<void(const torch::Tensor& tokens, const torch::Tensor& labels)>;
 
-/// Checks the labels, then calls fn(tokens [B', L], labels [B']) (int64, on the CPU) for every
-/// batch of an unaugmented pass in index order, its samples that failed to decode left out.
+/// Calls fn(tokens [B', L], labels [B']) (int64, on the CPU) for every batch of an unaugmented
+/// pass in index order, its samples that failed to decode left out.
 void for_each_token_batch(const Tokenizer& tokenizer, const ImageSource& source, int workers,
                           torch::Device device, float crop_ratio, double max_bad_fraction,
                           const TokenBatchFn& fn) {
-  check_labels(tokenizer, source);
   const TokenizerSpec& spec = tokenizer.spec();
   EvalPassOptions pass;
   pass.image_size = spec.image_size;
@@ -183,6 +182,7 @@ TokenClassCounts count_token_classes(const Tokenizer& tokenizer, const Dataset& 
 
 TokenLabelSet tokenize_split(const Tokenizer& tokenizer, const ImageSource& source, int workers,
                              torch::Device device, float crop_ratio, double max_bad_fraction) {
+  if (tokenizer.spec().kind == "label") check_labels(tokenizer, source);
   TokenLabelSet set;
   set.vocab = tokenizer.spec().vocab;
   set.num_classes = source.num_classes();

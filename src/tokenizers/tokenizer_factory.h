@@ -77,7 +77,8 @@ TokenClassCounts count_token_classes(const Tokenizer& tokenizer, const Dataset& 
 /// Tokenizes every image of `source` as count_token_classes does and keeps the ids per image:
 /// tokens [N', L] and labels [N'] as int32 (N' = N less the samples that failed to decode),
 /// vocab = the tokenizer's K, num_classes = the source's. What `tcas` bootstraps and `tokens
-/// encode` writes. Error on an unlabeled source, as count_token_classes.
+/// encode` writes. An unlabeled source gives labels -1 and num_classes 0 (Error for the label
+/// tokenizer).
 TokenLabelSet tokenize_split(const Tokenizer& tokenizer, const ImageSource& source, int workers,
                              torch::Device device, float crop_ratio = 0.f,
                              double max_bad_fraction = LoaderOptions().max_bad_fraction);

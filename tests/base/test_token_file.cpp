@@ -1,9 +1,10 @@
 /*
  * Token files: tokens and labels in one .npz or .safetensors, or in two files (.npy + .npy,
  * .npy + .safetensors), any integer dtype, per-image or per-patch labels, vocab given or taken
- * as max id + 1; what save_token_labels writes loads back; and every problem named in issue 19
- * (ndim, float dtype, negative ids, ids >= vocab, label count, label shape, missing member,
- * empty arrays, values beyond int32, a lone .npy) is a one-line Error naming the file.
+ * as max id + 1; what save_token_labels writes loads back (the tokens alone for unlabeled
+ * images); and every problem named in issue 19 (ndim, float dtype, negative ids, ids >= vocab,
+ * label count, label shape, missing member, empty arrays, values beyond int32, a lone .npy) is a
+ * one-line Error naming the file.
  */
 #include <gtest/gtest.h>
 
@@ -117,6 +118,21 @@ TEST_F(TokenFile, WhatTheWriterWritesLoadsBack) {
   EXPECT_EQ(tokens.shape, (std::vector<int64_t>{2, 3}));
   EXPECT_NE(error_of([&] { save_token_labels(dir.file("w.txt"), set); }).find("w.txt: not a token file"),
             std::string::npos);
+  // Unlabeled images (no classes, labels -1): the tokens alone, labels to come from another file.
+  set.num_classes = 0;
+  set.labels = {-1, -1};
+  save_npy(dir.file("y.npy"), make_npy_int32("labels", {2}, {3, 1}));
+  for (const char* name : {"u.npz", "u.safetensors"}) {
+    save_token_labels(dir.file(name), set);
+    EXPECT_NE(error_of([&] { load_token_labels(dir.file(name), ""); }).find("no 'labels'"),
+              std::string::npos)
+        << name;
+    const TokenLabelSet back = load_token_labels(dir.file(name), dir.file("y.npy"), 9);
+    EXPECT_EQ(back.tokens, set.tokens) << name;
+    EXPECT_EQ(back.labels, (std::vector<int32_t>{3, 1})) << name;
+  }
+  EXPECT_EQ(load_npz(dir.file("u.npz")).size(), 1u);
+  EXPECT_FALSE(load_safetensors(dir.file("u.safetensors")).contains("labels"));
 }
 
 TEST_F(TokenFile, DecodesFromMemory) {
