@@ -456,15 +456,27 @@ TEST(Loader, BadSamplesAreReplacedByTheNextInEpochOrderCountedAndNamed) {
   }
 }
 
+/// The default logger's output, captured while this lives.
+class CapturedLog {
+ public:
+  CapturedLog() {
+    spdlog::set_default_logger(std::make_shared<spdlog::logger>(
+        "capture", std::make_shared<spdlog::sinks::ostream_sink_mt>(text_)));
+  }
+  ~CapturedLog() { spdlog::set_default_logger(saved_); }
+  std::string str() const { return text_.str(); }
+
+ private:
+  std::shared_ptr<spdlog::logger> saved_ = spdlog::default_logger();
+  std::ostringstream text_;
+};
+
 TEST(Loader, BadSamplesAreLoggedWithTheEpochsLastBatch) {
   // A trainer takes exactly batches_per_epoch() batches and never calls next() once more.
   const auto ds = random_dataset(40, 10);
   const FlakySource source(ds, {5});
-  const auto saved = spdlog::default_logger();
   for (int workers : {0, 2}) {
-    std::ostringstream log;
-    spdlog::set_default_logger(std::make_shared<spdlog::logger>(
-        "capture", std::make_shared<spdlog::sinks::ostream_sink_mt>(log)));
+    const CapturedLog log;
     auto o = small_options(10, workers);
     o.max_bad_fraction = 0.05;
     BatchLoader loader(source, o);
@@ -478,7 +490,6 @@ TEST(Loader, BadSamplesAreLoggedWithTheEpochsLastBatch) {
     EXPECT_FALSE(loader.next(b));
     EXPECT_EQ(log.str().find("img5.jpg"), log.str().rfind("img5.jpg")) << "logged twice";
   }
-  spdlog::set_default_logger(saved);
 }
 
 TEST(Loader, TooManyBadSamplesStopTheEpochWithTheirNames) {
