@@ -233,12 +233,10 @@ MimConfig model_shape(const nlohmann::json& c) {
 
 std::string model_name(const nlohmann::json& c) {
   const std::string preset = c["model"]["preset"].get<std::string>();
-  const MimConfig m = model_shape(c), p = mim_preset(preset);
+  const MimConfig m = model_shape(c);  // the preset's, with the shape keys applied
+  if (to_json(m) == to_json(mim_preset(preset))) return preset;
   const VitConfig& e = m.encoder;
   const DecoderConfig& d = m.decoder;
-  if (to_json(e) == to_json(p.encoder) && d.dim == p.decoder.dim && d.depth == p.decoder.depth &&
-      d.heads == p.decoder.heads)
-    return preset;
   return str_cat(preset, " reshaped: ", e.image_size, " px, patch ", e.patch_size, ", ", e.dim,
                  "-d x ", e.depth, ", ", e.heads, " heads, mlp ", e.mlp_ratio, "; decoder ", d.dim,
                  "-d x ", d.depth, ", ", d.heads, " heads");
